@@ -1,0 +1,54 @@
+"""Feeds the freshness decision from the store, for ``run`` and ``status`` alike."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+
+from kazeflow._hashing import cache_key
+from kazeflow._prepare import PreparedAsset
+from kazeflow.freshness import AssetInputs, Decision, decide
+from kazeflow.results import Materialization
+from kazeflow.store import Store
+
+
+class Evaluator:
+    """Computes cache keys and decisions, with one batched lookup of the latest records."""
+
+    def __init__(self, store: Store, prepared: Mapping[str, PreparedAsset],
+                 forced: Collection[str] = ()) -> None:
+        self.store = store
+        self.prepared = prepared
+        self.forced = frozenset(forced)
+        self.latest: dict[str, Materialization] = store.metadata.latest(prepared)
+
+    def inputs(self, name: str, versions: Mapping[str, str]) -> AssetInputs:
+        """The inputs of ``name`` given the data versions known so far."""
+        item = self.prepared[name]
+        deps = item.asset.deps
+        stale = [d for d in deps if d not in versions]
+        upstream = None if stale else {d: versions[d] for d in deps}
+        key = None if upstream is None else cache_key(
+            name, item.code.code_hash, item.config_hash, upstream)
+        return AssetInputs(
+            asset_name=name, code_hash=item.code.code_hash, config_hash=item.config_hash,
+            config=item.config_dict, upstream_versions=upstream, stale_upstreams=stale,
+            cache_key=key, cache=item.asset.cache, forced=name in self.forced)
+
+    def object_exists(self, record: Materialization) -> bool:
+        return record.data_version is not None and record.size is not None and \
+            self.store.objects.has(record.data_version, record.size)
+
+    def decide(self, inputs: AssetInputs, explain: bool = False) -> Decision:
+        """Decide ``inputs``; with ``explain``, code reasons carry a diff of the code."""
+        last = self.latest.get(inputs.asset_name)
+        candidates: list[Materialization] = []
+        if inputs.cache_key is not None and inputs.cache and not inputs.forced:
+            if last is not None and last.cache_key == inputs.cache_key and \
+                    self.object_exists(last):
+                candidates = [last]
+            else:
+                candidates = self.store.metadata.by_cache_key(inputs.cache_key)
+        return decide(
+            inputs, candidates, last, self.object_exists,
+            old_code=self.store.metadata.code_components if explain else None,
+            new_code=self.prepared[inputs.asset_name].code.components)

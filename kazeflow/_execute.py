@@ -1,0 +1,205 @@
+"""Executing a run: decide each planned asset, run the stale ones, record everything."""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import logging
+import os
+import socket
+import time
+import traceback
+import uuid
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+from kazeflow._evaluate import Evaluator
+from kazeflow._prepare import PreparedAsset
+from kazeflow.assets import Asset
+from kazeflow.context import AssetContext
+from kazeflow.errors import (
+    FlowRunError,
+    IntegrityError,
+    ObjectNotFoundError,
+    RecursiveRunError,
+    StoreError,
+    UnpicklableResultError,
+)
+from kazeflow.freshness import FRESH, AssetInputs
+from kazeflow.results import RunResult
+from kazeflow.store import Store
+
+log = logging.getLogger("kazeflow")
+
+#: The asset being materialized in this thread (guards against recursive runs).
+_current_asset: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "kazeflow_current_asset", default=None)
+
+
+def check_not_inside_asset() -> None:
+    """Raise when called from inside an asset that is being materialized."""
+    name = _current_asset.get()
+    if name is not None:
+        raise RecursiveRunError(
+            f"asset {name!r} called Flow.run while being materialized; declare what it "
+            "needs as upstream assets (deps) instead of running a flow inside it")
+
+
+class _UpstreamFailed(Exception):
+    """An upstream value could not be produced (internal control flow)."""
+
+
+class SequentialRun:
+    """One run executed asset by asset in plan order."""
+
+    def __init__(self, store: Store, plan: Sequence[Asset],
+                 prepared: Mapping[str, PreparedAsset], forced: Collection[str]) -> None:
+        self.store = store
+        self.plan = plan
+        self.prepared = prepared
+        self.evaluator = Evaluator(store, prepared, forced)
+        self.run_id = uuid.uuid4().hex
+        self.versions: dict[str, str] = {}
+        self.values: dict[str, Any] = {}
+        self.materialized: list[str] = []
+        self.reused: list[str] = []
+        self.failed: dict[str, str] = {}
+        self.skipped: dict[str, str] = {}
+        self._known_code = store.metadata.known_code_hashes(
+            {p.code.code_hash for p in prepared.values()})
+
+    def execute(self) -> RunResult:
+        """Run every planned asset that is not fresh; return or raise with the result."""
+        meta = self.store.metadata
+        started = meta.start_run(self.run_id, selection=[a.name for a in self.plan],
+                                 pid=os.getpid(), hostname=socket.gethostname())
+        status, error = "failed", None
+        try:
+            for item in self.plan:
+                self._step(item)
+            status = "failed" if self.failed else "succeeded"
+        except KeyboardInterrupt:
+            status, error = "interrupted", "interrupted (KeyboardInterrupt)"
+            raise
+        except BaseException as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            meta.finish_run(self.run_id, status=status, n_materialized=len(self.materialized),
+                            n_reused=len(self.reused), n_failed=len(self.failed), error=error)
+        result = RunResult(
+            self.run_id,
+            {n: functools.partial(self.store.objects.load, self.versions[n])
+             for n in self.reused},
+            self.values, materialized=tuple(self.materialized), reused=tuple(self.reused),
+            failed=self.failed, skipped=self.skipped, duration=time.time() - started,
+            order=tuple(a.name for a in self.plan))
+        log.info("run %s: %s", self.run_id[:8], result.summary())
+        if self.failed:
+            raise FlowRunError(_failure_message(self.failed, self.skipped), result=result)
+        return result
+
+    def _step(self, item: Asset) -> None:
+        blocked = [d for d in item.deps if d in self.failed or d in self.skipped]
+        if blocked:
+            why = "failed" if blocked[0] in self.failed else "was not run"
+            self.skipped[item.name] = f"not run: upstream {blocked[0]!r} {why}"
+            return
+        inputs = self.evaluator.inputs(item.name, self.versions)
+        decision = self.evaluator.decide(inputs)
+        if decision.state == FRESH:
+            assert decision.reuse is not None and decision.reuse.data_version is not None
+            self.versions[item.name] = decision.reuse.data_version
+            self.reused.append(item.name)
+            return
+        log.debug("materializing %r: %s", item.name, "; ".join(map(str, decision.reasons)))
+        self._materialize(item)
+
+    def _materialize(self, item: Asset) -> None:
+        prepared = self.prepared[item.name]
+        try:
+            kwargs = {name: self._value(name) for name in item.inputs}
+        except _UpstreamFailed as exc:
+            self.skipped[item.name] = f"not run: upstream {exc.args[0]!r} failed"
+            return
+        inputs = self.evaluator.inputs(item.name, self.versions)  # after any repair
+        context = AssetContext(item.name, self.run_id)
+        if item.takes_config:
+            kwargs["config"] = prepared.config
+        if item.takes_context:
+            kwargs["context"] = context
+        started = time.time()
+        token = _current_asset.set(item.name)
+        try:
+            value = item.fn(**kwargs)
+            data_version, size = self.store.objects.put(value)
+        except UnpicklableResultError as exc:
+            self._record_failure(item, inputs, started, f"asset {item.name!r}: {exc}")
+            return
+        except StoreError:
+            raise
+        except Exception:
+            self._record_failure(item, inputs, started, traceback.format_exc())
+            return
+        finally:
+            _current_asset.reset(token)
+        ended = time.time()
+        self._record(inputs, prepared, started, ended, status="materialized",
+                     data_version=data_version, size=size, metadata=context.metadata)
+        self.values[item.name] = value
+        self.versions[item.name] = data_version
+        if item.name in self.reused:
+            self.reused.remove(item.name)
+        self.materialized.append(item.name)
+
+    def _value(self, name: str) -> Any:
+        """An upstream's value: in memory, loaded from the store, or re-materialized."""
+        if name in self.values:
+            return self.values[name]
+        try:
+            self.values[name] = self.store.objects.load(self.versions[name])
+        except (IntegrityError, ObjectNotFoundError) as exc:
+            log.warning("asset %r: %s; materializing it again", name, exc)
+            self._materialize(self.prepared[name].asset)
+            if name not in self.values:
+                raise _UpstreamFailed(name) from None
+        return self.values[name]
+
+    def _record_failure(self, item: Asset, inputs: AssetInputs, started: float,
+                        error: str) -> None:
+        log.error("asset %r failed: %s", item.name, error.strip().splitlines()[-1])
+        self._record(inputs, self.prepared[item.name], started, time.time(), status="failed",
+                     error=error)
+        self.failed[item.name] = error.strip().splitlines()[-1]
+
+    def _record(self, inputs: AssetInputs, prepared: PreparedAsset, started: float,
+                ended: float, *, status: str, data_version: str | None = None,
+                size: int | None = None, error: str | None = None,
+                metadata: Mapping[str, Any] | None = None) -> None:
+        code_hash = prepared.code.code_hash
+        code = None
+        if code_hash not in self._known_code:
+            code = {code_hash: prepared.code.components}
+        assert inputs.cache_key is not None and inputs.upstream_versions is not None
+        self.store.metadata.record(
+            [{"run_id": self.run_id, "asset_name": inputs.asset_name,
+              "cache_key": inputs.cache_key, "code_hash": code_hash,
+              "config_hash": inputs.config_hash, "config": dict(inputs.config),
+              "upstream_versions": dict(inputs.upstream_versions),
+              "data_version": data_version, "size": size, "started_at": started,
+              "ended_at": ended, "duration": ended - started, "status": status,
+              "forced": int(inputs.forced), "error": error,
+              "user_metadata": dict(metadata or {})}],
+            new_objects=[(data_version, size)] if data_version and size is not None else [],
+            code=code)
+        self._known_code.add(code_hash)
+        if status == "materialized":
+            self.evaluator.latest.pop(inputs.asset_name, None)
+
+
+def _failure_message(failed: Mapping[str, str], skipped: Mapping[str, str]) -> str:
+    parts = [f"asset {name!r} failed: {error}" for name, error in failed.items()]
+    text = "; ".join(parts)
+    if skipped:
+        text += f" ({len(skipped)} downstream not run: {', '.join(map(repr, skipped))})"
+    return text + "; fix it and run again: what succeeded is kept (see .result)"

@@ -1,0 +1,35 @@
+"""SHA-256 over tagged, canonical pre-images: config hash and cache key.
+
+Every pre-image is canonical JSON of a list that starts with a type tag and the key
+format version, so digests of different kinds can never collide and a change of format
+changes every key. Golden tests pin the digests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+from kazeflow.config import canonical_json
+
+#: Bump when the pre-image of any key changes; every cache key changes with it.
+KEY_FORMAT_VERSION = 1
+
+
+def tagged_digest(tag: str, *parts: Any) -> str:
+    """Hex SHA-256 of canonical JSON ``[tag, KEY_FORMAT_VERSION, *parts]``."""
+    pre_image = canonical_json([tag, KEY_FORMAT_VERSION, *parts])
+    return hashlib.sha256(pre_image.encode("utf-8")).hexdigest()
+
+
+def config_hash(effective_config: Mapping[str, Any] | None) -> str:
+    """Hash of the effective config (defaults applied); ``None`` for assets without one."""
+    return tagged_digest("kazeflow.config", dict(effective_config or {}))
+
+
+def cache_key(asset_name: str, code_hash: str, config_digest: str,
+              upstream_versions: Mapping[str, str]) -> str:
+    """The key under which a materialization of ``asset_name`` can be reused."""
+    return tagged_digest("kazeflow.cache_key", asset_name, code_hash, config_digest,
+                         sorted(upstream_versions.items()))

@@ -1,0 +1,70 @@
+"""Everything a run or a status check needs to know of each planned asset up front:
+its effective config and config hash, and its code fingerprint (computed once, before any
+asset executes)."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kazeflow import _codehash
+from kazeflow._hashing import config_hash
+from kazeflow.assets import Asset
+from kazeflow.config import Config, build_config
+from kazeflow.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class PreparedAsset:
+    """An asset with its effective config and code fingerprint for one run."""
+
+    asset: Asset
+    config: Config | None
+    config_hash: str
+    code: _codehash.CodeFingerprint
+
+    @property
+    def name(self) -> str:
+        return self.asset.name
+
+    @property
+    def config_dict(self) -> dict[str, Any]:
+        return self.config.to_dict() if self.config is not None else {}
+
+
+def prepare(plan: Sequence[Asset], config: Mapping[str, Any] | None) -> dict[str, PreparedAsset]:
+    """Validate ``config`` against every planned asset and fingerprint their code.
+
+    Raises:
+        ConfigError: config for an asset outside the plan or without ``config_schema``,
+            or config that its schema rejects.
+    """
+    by_name = {a.name: a for a in plan}
+    config = {} if config is None else config
+    if not isinstance(config, Mapping):
+        raise ConfigError("config must map asset names to their settings, e.g. "
+                          "{'processed_data': {'multiplier': 2}}; got "
+                          f"{type(config).__name__}")
+    for name in config:
+        if name not in by_name:
+            close = difflib.get_close_matches(str(name), list(by_name), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else \
+                f"; the flow plans: {', '.join(by_name)}"
+            raise ConfigError(f"config given for {name!r}, which is not an asset of this "
+                              f"flow{hint}", asset_name=str(name))
+        if by_name[name].config_schema is None:
+            raise ConfigError(
+                f"config given for asset {name!r}, which declares no config_schema; add "
+                f"@asset(config_schema=...) or drop its config", asset_name=name)
+    prepared = {}
+    for item in plan:
+        cfg = None
+        if item.config_schema is not None:
+            cfg = build_config(item.config_schema, config.get(item.name), item.name)
+        code = (_codehash.code_version_fingerprint(item.code_version) if item.code_version
+                else _codehash.fingerprint(item.fn))
+        prepared[item.name] = PreparedAsset(
+            item, cfg, config_hash(cfg.to_dict() if cfg is not None else None), code)
+    return prepared

@@ -1,0 +1,238 @@
+"""``@asset``: declare a function whose result is worth keeping, and the asset registry."""
+
+from __future__ import annotations
+
+import inspect
+import keyword
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, overload
+
+from kazeflow.config import Config
+from kazeflow.errors import DefinitionError, DuplicateAssetError
+
+#: Parameter names that receive something other than an upstream value.
+RESERVED_PARAMETERS = frozenset({"config", "context"})
+
+
+@dataclass(frozen=True, eq=False)
+class Asset:
+    """A declared asset: its function and how it fits into a flow.
+
+    Calling an ``Asset`` calls the plain function, which keeps assets easy to unit-test.
+    """
+
+    name: str
+    fn: Callable[..., Any] = field(repr=False)
+    deps: tuple[str, ...]
+    inputs: tuple[str, ...]
+    config_schema: type[Config] | None = None
+    code_version: str | None = None
+    description: str | None = None
+    cache: bool = True
+    takes_config: bool = False
+    takes_context: bool = False
+    dep_assets: tuple[Asset, ...] = field(default=(), repr=False)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.fn(*args, **kwargs)
+
+    @property
+    def definition(self) -> str:
+        """Where the function is defined, as ``module:line (qualname)``."""
+        code = getattr(self.fn, "__code__", None)
+        line = code.co_firstlineno if code else "?"
+        return f"{self.fn.__module__}:{line} ({self.fn.__qualname__})"
+
+    @property
+    def _identity(self) -> tuple[str, str]:
+        return (self.fn.__module__, self.fn.__qualname__)
+
+
+class AssetRegistry:
+    """Name → asset for every ``@asset`` defined in this process."""
+
+    def __init__(self) -> None:
+        self._assets: dict[str, Asset] = {}
+        self._lock = threading.Lock()
+
+    def register(self, new: Asset) -> None:
+        """Add ``new``; the same function defined again (a re-run cell) replaces the old one.
+
+        Raises:
+            DuplicateAssetError: a different function already claims the name.
+        """
+        with self._lock:
+            old = self._assets.get(new.name)
+            if old is not None and old._identity != new._identity:
+                raise DuplicateAssetError(
+                    f"asset name {new.name!r} is defined twice: by {old.definition} and by "
+                    f"{new.definition}; rename one of them (@asset(name=...))",
+                    asset_name=new.name, definitions=[old.definition, new.definition])
+            self._assets[new.name] = new
+
+    def snapshot(self) -> dict[str, Asset]:
+        """A copy of the registered assets by name."""
+        with self._lock:
+            return dict(self._assets)
+
+    def clear(self) -> None:
+        """Forget every registered asset (for tests and notebooks)."""
+        with self._lock:
+            self._assets.clear()
+
+
+registry = AssetRegistry()
+
+
+@overload
+def asset(fn: Callable[..., Any], /) -> Asset: ...
+
+
+@overload
+def asset(
+    *, name: str | None = None, deps: Sequence[str | Asset] | None = None,
+    config_schema: type[Config] | None = None, code_version: str | None = None,
+    description: str | None = None, cache: bool = True,
+) -> Callable[[Callable[..., Any]], Asset]: ...
+
+
+def asset(
+    fn: Callable[..., Any] | None = None, /, *, name: str | None = None,
+    deps: Sequence[str | Asset] | None = None, config_schema: type[Config] | None = None,
+    code_version: str | None = None, description: str | None = None, cache: bool = True,
+) -> Asset | Callable[[Callable[..., Any]], Asset]:
+    """Declare a function as an asset, bare (``@asset``) or with options.
+
+    Args:
+        name: the asset's name; defaults to the function's name.
+        deps: upstream assets (names or asset objects). Without ``deps`` the function's
+            parameters other than ``config`` and ``context`` name the upstreams. An
+            upstream that is not a parameter still orders the run and enters the cache key.
+        config_schema: ``Config`` or a subclass; required for the asset to take config.
+        code_version: a version string replacing the automatic code hash.
+        description: a human description (defaults to the docstring's first line).
+        cache: ``False`` runs the asset every time (it reads external state).
+
+    Returns:
+        The registered :class:`Asset`.
+
+    Raises:
+        DefinitionError: an invalid name, signature or option.
+        DuplicateAssetError: another function already claims the name.
+
+    Example::
+
+        @asset(deps=["raw_data"], config_schema=Config)
+        def processed_data(config, raw_data):
+            return sum(raw_data) * config.get("multiplier", 1)
+    """
+
+    def decorate(func: Callable[..., Any]) -> Asset:
+        new = _build_asset(func, name=name, deps=deps, config_schema=config_schema,
+                           code_version=code_version, description=description, cache=cache)
+        registry.register(new)
+        return new
+
+    if fn is not None:
+        return decorate(fn)
+    return decorate
+
+
+def _build_asset(
+    func: Callable[..., Any], *, name: str | None, deps: Sequence[str | Asset] | None,
+    config_schema: type[Config] | None, code_version: str | None, description: str | None,
+    cache: bool,
+) -> Asset:
+    if isinstance(func, Asset):
+        raise DefinitionError(f"{func.name!r} is already an asset; apply @asset once")
+    if not callable(func) or not hasattr(func, "__code__"):
+        raise DefinitionError(f"@asset needs a Python function, got {type(func).__name__}")
+    asset_name = name if name is not None else func.__name__
+    _check_name(asset_name, func)
+    params = inspect.signature(func).parameters
+    where = f"asset {asset_name!r} ({func.__module__}.{func.__qualname__})"
+    for p in params.values():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD, p.POSITIONAL_ONLY):
+            raise DefinitionError(
+                f"{where}: parameter {p.name!r} must be a plain named parameter; "
+                "upstream values are passed by name")
+    inputs = tuple(p for p in params if p not in RESERVED_PARAMETERS)
+    dep_assets = tuple(d for d in deps or () if isinstance(d, Asset))
+    if deps is None:
+        dep_names = inputs
+    else:
+        if isinstance(deps, str):
+            raise DefinitionError(f"{where}: deps must be a list of names, not a string; "
+                                  f"write deps=[{deps!r}]")
+        dep_names = tuple(_dep_name(d, where) for d in deps)
+        missing = [p for p in inputs if p not in dep_names]
+        if missing:
+            raise DefinitionError(
+                f"{where}: parameter {missing[0]!r} is not an upstream; add it to deps "
+                f"or remove the parameter")
+    if len(set(dep_names)) != len(dep_names):
+        raise DefinitionError(f"{where}: deps lists an upstream twice: {list(dep_names)}")
+    if asset_name in dep_names:
+        raise DefinitionError(f"{where} depends on itself")
+    takes_config = "config" in params
+    if takes_config and config_schema is None:
+        raise DefinitionError(
+            f"{where} takes a 'config' parameter but declares no config_schema; "
+            "use @asset(config_schema=Config) or a Config subclass")
+    if config_schema is not None and not (
+            isinstance(config_schema, type) and issubclass(config_schema, Config)):
+        raise DefinitionError(f"{where}: config_schema must be Config or a subclass of it, "
+                              f"got {config_schema!r}")
+    if code_version is not None and (not isinstance(code_version, str) or not code_version):
+        raise DefinitionError(f"{where}: code_version must be a non-empty string")
+    if description is None and func.__doc__:
+        description = inspect.cleandoc(func.__doc__).splitlines()[0]
+    return Asset(
+        name=asset_name, fn=func, deps=dep_names, inputs=inputs, config_schema=config_schema,
+        code_version=code_version, description=description, cache=bool(cache),
+        takes_config=takes_config, takes_context="context" in params, dep_assets=dep_assets)
+
+
+def _check_name(asset_name: object, func: Callable[..., Any]) -> None:
+    if not isinstance(asset_name, str) or not asset_name.isidentifier() or keyword.iskeyword(
+            asset_name):
+        hint = ""
+        if isinstance(asset_name, str):
+            fixed = "".join(c if c.isalnum() else "_" for c in asset_name)
+            hint = f"; try {fixed!r}" if fixed.isidentifier() else ""
+        raise DefinitionError(
+            f"asset name {asset_name!r} (from {func.__module__}.{func.__qualname__}) must be "
+            f"a valid Python identifier, so that downstream parameters can name it{hint}")
+
+
+def _dep_name(dep: object, where: str) -> str:
+    if isinstance(dep, Asset):
+        return dep.name
+    if isinstance(dep, str):
+        return dep
+    raise DefinitionError(f"{where}: deps items must be asset names or assets, got {dep!r}")
+
+
+def collect_universe(assets: Iterable[Asset] | None) -> dict[str, Asset]:
+    """The assets a flow can see: every registered asset, overlaid by ``assets`` and the
+    asset objects they name as deps (explicit ones win over registered namesakes)."""
+    universe = registry.snapshot()
+    given: dict[str, Asset] = {}
+    pending = list(assets or ())
+    while pending:
+        item = pending.pop()
+        if not isinstance(item, Asset):
+            raise DefinitionError(f"Flow(assets=...) takes assets, got {item!r}")
+        seen = given.get(item.name)
+        if seen is not None and seen._identity != item._identity:
+            raise DuplicateAssetError(
+                f"asset name {item.name!r} is given twice: by {seen.definition} and by "
+                f"{item.definition}; rename one of them (@asset(name=...))",
+                asset_name=item.name, definitions=[seen.definition, item.definition])
+        if seen is None:
+            given[item.name] = item
+            pending.extend(item.dep_assets)
+    universe.update(given)
+    return universe

@@ -1,0 +1,149 @@
+"""``Flow``: plan a selection of assets, then run it, check it, and query its history."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from kazeflow import graph
+from kazeflow._evaluate import Evaluator
+from kazeflow._execute import SequentialRun, check_not_inside_asset
+from kazeflow._prepare import prepare
+from kazeflow.assets import Asset, collect_universe
+from kazeflow.errors import DefinitionError
+from kazeflow.freshness import FRESH
+from kazeflow.results import AssetStatus, Materialization, Run, RunResult
+from kazeflow.store import Store
+
+
+class Flow:
+    """A selection of assets and everything upstream of them, bound to a store.
+
+    Args:
+        asset_names: the assets to materialize (with all their upstreams); ``None``
+            means every registered asset (or every asset in ``assets``).
+        assets: asset objects to use in place of (or in addition to) registered ones.
+        store: a :class:`Store`, a folder path, or ``None`` for ``$KAZEFLOW_HOME`` or
+            ``./.kazeflow``.
+
+    Raises:
+        UnknownAssetError: a selected or upstream name that no asset has.
+        CycleError: the dependencies loop.
+
+    Example::
+
+        result = Flow(["processed_data"]).run(config={"processed_data": {"multiplier": 2}})
+        result["processed_data"]  # 30
+    """
+
+    def __init__(self, asset_names: Iterable[str | Asset] | str | None = None, *,
+                 assets: Iterable[Asset] | None = None,
+                 store: Store | str | os.PathLike[str] | None = None) -> None:
+        assets = list(assets) if assets is not None else None
+        if isinstance(asset_names, (str, Asset)):
+            asset_names = [asset_names]
+        selection: list[str] | None = None
+        if asset_names is not None:
+            items = list(asset_names)
+            selection = [a.name if isinstance(a, Asset) else a for a in items]
+            assets = [*(assets or []), *(a for a in items if isinstance(a, Asset))]
+        elif assets is not None:
+            selection = [a.name for a in assets]
+        self._plan = graph.plan(collect_universe(assets), selection)
+        self.store = Store.coerce(store)
+
+    @property
+    def asset_names(self) -> tuple[str, ...]:
+        """The planned assets in execution order."""
+        return tuple(a.name for a in self._plan)
+
+    def __repr__(self) -> str:
+        return f"Flow({list(self.asset_names)!r}, store={self.store!r})"
+
+    def run(self, config: Mapping[str, Mapping[str, Any]] | None = None,
+            force: bool | Sequence[str] = False) -> RunResult:
+        """Materialize every planned asset that is not fresh; reuse the rest.
+
+        Args:
+            config: asset name → settings, checked against each asset's schema before
+                anything runs.
+            force: ``True`` re-executes every planned asset; a list of names re-executes
+                those (their downstream only if their data version changes).
+
+        Returns:
+            A :class:`RunResult` mapping asset names to values (reused ones load lazily).
+
+        Raises:
+            ConfigError: bad config (nothing runs).
+            FlowRunError: some asset failed; ``.result`` holds what succeeded.
+            StoreError: the store cannot be opened or written.
+        """
+        check_not_inside_asset()
+        prepared = prepare(self._plan, config)
+        return SequentialRun(self.store, self._plan, prepared, self._forced(force)).execute()
+
+    def status(self, config: Mapping[str, Mapping[str, Any]] | None = None
+               ) -> dict[str, AssetStatus]:
+        """Say for each planned asset whether it is fresh, stale or missing, and why.
+
+        Executes nothing. Reasons carry their facts (``Reason.details``): the code diff,
+        the old and new config, the upstream that changed.
+        """
+        prepared = prepare(self._plan, config)
+        evaluator = Evaluator(self.store, prepared)
+        versions: dict[str, str] = {}
+        statuses = {}
+        for item in self._plan:
+            inputs = evaluator.inputs(item.name, versions)
+            decision = evaluator.decide(inputs, explain=True)
+            if decision.state == FRESH and decision.reuse is not None:
+                versions[item.name] = decision.reuse.data_version  # type: ignore[assignment]
+            statuses[item.name] = AssetStatus(
+                item.name, decision.state, decision.reasons, inputs.cache_key,
+                decision.reuse or evaluator.latest.get(item.name))
+        return statuses
+
+    def history(self, asset_name: str | None = None, limit: int | None = None
+                ) -> list[Materialization]:
+        """Materialization records (successful and failed), newest first.
+
+        Args:
+            asset_name: one asset (any name in the store); ``None`` for every planned one.
+            limit: at most this many records.
+        """
+        names = [asset_name] if asset_name is not None else list(self.asset_names)
+        return self.store.metadata.history(names, limit)
+
+    def runs(self, limit: int | None = None) -> list[Run]:
+        """Run records of the store, newest first."""
+        return self.store.metadata.runs(limit)
+
+    def load(self, asset_name: str, version: str | int | None = None) -> Any:
+        """Load a stored value of ``asset_name``, verifying its hash first.
+
+        Args:
+            version: ``None`` for the newest materialization, a data version (or a unique
+                prefix of one), or a materialization id.
+
+        Raises:
+            ObjectNotFoundError: no such materialization, or its object is gone.
+            IntegrityError: the object's bytes are corrupt (it is quarantined).
+        """
+        record = self.store.metadata.find_version(asset_name, version)
+        assert record.data_version is not None
+        return self.store.objects.load(record.data_version)
+
+    def _forced(self, force: bool | Sequence[str]) -> set[str]:
+        if force is True:
+            return set(self.asset_names)
+        if force is False or force is None:
+            return set()
+        if isinstance(force, str):
+            force = [force]
+        unknown = [n for n in force if n not in self.asset_names]
+        if unknown:
+            raise graph.unknown_asset(unknown[0], self.asset_names, "force= names an ")
+        if not all(isinstance(n, str) for n in force):
+            raise DefinitionError(f"force= takes True, False or a list of names; got {force!r}")
+        return set(force)

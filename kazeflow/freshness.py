@@ -1,0 +1,114 @@
+"""The one decision shared by ``Flow.run`` and ``Flow.status``: fresh, stale or missing."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kazeflow.results import Materialization, Reason
+
+FRESH, STALE, MISSING = "fresh", "stale", "missing"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The state of one asset, why, and the materialization to reuse when fresh."""
+
+    state: str
+    reasons: tuple[Reason, ...] = ()
+    reuse: Materialization | None = None
+
+
+@dataclass(frozen=True)
+class AssetInputs:
+    """What the cache key of one asset is computed from, as of now."""
+
+    asset_name: str
+    code_hash: str
+    config_hash: str
+    config: Mapping[str, Any]
+    upstream_versions: Mapping[str, str] | None  # None: some upstream is not fresh yet
+    stale_upstreams: Sequence[str] = ()
+    cache_key: str | None = None
+    cache: bool = True
+    forced: bool = False
+
+
+def decide(inputs: AssetInputs, candidates: Sequence[Materialization],
+           last: Materialization | None, object_exists: Callable[[Materialization], bool],
+           old_code: Callable[[str], Mapping[str, str] | None] | None = None,
+           new_code: Mapping[str, str] | None = None) -> Decision:
+    """Decide whether ``inputs`` can reuse one of ``candidates`` (same cache key).
+
+    Args:
+        inputs: the asset's current code, config and upstream data versions.
+        candidates: successful materializations with the same cache key, newest first.
+        last: the asset's newest successful materialization, whatever its key.
+        object_exists: whether a materialization's object is in the store (a stat).
+        old_code, new_code: normalised code components, to put a diff in code reasons.
+    """
+    if inputs.stale_upstreams:
+        reasons = [Reason("upstream_stale", f"upstream {u!r} is stale", {"upstream": u})
+                   for u in inputs.stale_upstreams]
+        return Decision(STALE, tuple(reasons) + _differences(inputs, last, old_code, new_code))
+    if inputs.forced:
+        return Decision(STALE, (Reason("forced", "forced to run"),))
+    if not inputs.cache:
+        return Decision(STALE, (Reason("cache_disabled", "cache=False: always runs"),))
+    for candidate in candidates:
+        if object_exists(candidate):
+            return Decision(FRESH, reuse=candidate)
+    if candidates:
+        dv = candidates[0].data_version
+        return Decision(MISSING, (Reason("object_missing", "stored object missing or corrupt",
+                                         {"data_version": dv}),))
+    if last is None:
+        return Decision(MISSING, (Reason("never_materialized", "never materialized"),))
+    reasons = _differences(inputs, last, old_code, new_code) or (
+        Reason("key_changed", "cache key changed (kazeflow's key format changed)"),)
+    return Decision(STALE, reasons)
+
+
+def _differences(inputs: AssetInputs, last: Materialization | None,
+                 old_code: Callable[[str], Mapping[str, str] | None] | None,
+                 new_code: Mapping[str, str] | None) -> tuple[Reason, ...]:
+    """Reasons naming what differs between ``inputs`` and the ``last`` materialization."""
+    if last is None:
+        return ()
+    reasons = []
+    if last.code_hash != inputs.code_hash:
+        details: dict[str, Any] = {"old_code_hash": last.code_hash,
+                                   "new_code_hash": inputs.code_hash}
+        old = old_code(last.code_hash) if old_code else None
+        if old is not None and new_code is not None:
+            details.update(code_diff(old, new_code))
+        reasons.append(Reason("code_changed", "code changed", details))
+    if last.config_hash != inputs.config_hash:
+        reasons.append(Reason("config_changed", "config changed", {
+            "old_config": dict(last.config), "new_config": dict(inputs.config)}))
+    if inputs.upstream_versions is not None:
+        old_versions, new_versions = last.upstream_versions, inputs.upstream_versions
+        if set(old_versions) != set(new_versions):
+            reasons.append(Reason("upstreams_changed", "upstream assets changed", {
+                "old": sorted(old_versions), "new": sorted(new_versions)}))
+        for name in sorted(set(old_versions) & set(new_versions)):
+            if old_versions[name] != new_versions[name]:
+                reasons.append(Reason("upstream_changed", f"upstream {name!r} changed", {
+                    "upstream": name, "old_data_version": old_versions[name],
+                    "new_data_version": new_versions[name]}))
+    return tuple(reasons)
+
+
+def code_diff(old: Mapping[str, str], new: Mapping[str, str]) -> dict[str, Any]:
+    """The components that differ between two code fingerprints and a unified diff."""
+    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    chunks = []
+    for name in changed:
+        chunks.extend(difflib.unified_diff(
+            (old.get(name) or "").splitlines(keepends=True) if name in old else [],
+            (new.get(name) or "").splitlines(keepends=True) if name in new else [],
+            fromfile=f"a/{name}", tofile=f"b/{name}"))
+    diff = "".join(line if line.endswith("\n") else line + "\n" for line in chunks)
+    return {"changed": changed, "diff": diff}

@@ -1,0 +1,149 @@
+"""Records handed to users: runs, materializations, statuses and run results."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+
+def _datetime(timestamp: float | None) -> datetime | None:
+    return None if timestamp is None else datetime.fromtimestamp(timestamp, timezone.utc)
+
+
+@dataclass(frozen=True)
+class Materialization:
+    """One attempt at materializing an asset (``status`` materialized or failed)."""
+
+    id: int
+    run_id: str
+    asset_name: str
+    cache_key: str
+    code_hash: str
+    config_hash: str
+    config: Mapping[str, Any]
+    upstream_versions: Mapping[str, str]
+    data_version: str | None
+    size: int | None
+    started_at: float
+    ended_at: float
+    duration: float
+    status: str
+    forced: bool = False
+    error: str | None = None
+    user_metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def started(self) -> datetime:
+        """``started_at`` as an aware UTC datetime."""
+        return _datetime(self.started_at)  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class Run:
+    """One call of ``Flow.run``; ``status`` is running, succeeded, failed or interrupted."""
+
+    run_id: str
+    status: str
+    started_at: float
+    ended_at: float | None
+    pid: int | None
+    hostname: str | None
+    selection: tuple[str, ...]
+    n_materialized: int
+    n_reused: int
+    n_failed: int
+    error: str | None = None
+
+    @property
+    def started(self) -> datetime:
+        """``started_at`` as an aware UTC datetime."""
+        return _datetime(self.started_at)  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why an asset is not fresh: a ``kind``, a human message and the facts as data.
+
+    Kinds: ``never_materialized``, ``code_changed`` (details ``old_code_hash``,
+    ``new_code_hash``, ``changed`` components, unified ``diff``), ``config_changed``
+    (``old_config``, ``new_config``), ``upstream_changed`` (``upstream``,
+    ``old_data_version``, ``new_data_version``), ``upstream_stale`` (``upstream``),
+    ``upstreams_changed``, ``object_missing`` (``data_version``), ``cache_disabled``,
+    ``forced``.
+    """
+
+    kind: str
+    message: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
+class AssetStatus:
+    """Whether an asset is ``fresh``, ``stale`` or ``missing``, and why."""
+
+    asset_name: str
+    state: str
+    reasons: tuple[Reason, ...] = ()
+    cache_key: str | None = None
+    last: Materialization | None = None
+
+    @property
+    def fresh(self) -> bool:
+        return self.state == "fresh"
+
+
+class RunResult(Mapping[str, Any]):
+    """Asset name → value for every planned asset that has one after the run.
+
+    Values of reused assets are loaded (and verified) only when first read.
+    """
+
+    def __init__(self, run_id: str, loaders: Mapping[str, Callable[[], Any]],
+                 values: Mapping[str, Any], *, materialized: tuple[str, ...],
+                 reused: tuple[str, ...], failed: Mapping[str, str],
+                 skipped: Mapping[str, str], duration: float,
+                 order: tuple[str, ...] | None = None) -> None:
+        self.run_id = run_id
+        self.materialized = materialized
+        self.reused = reused
+        self.failed = dict(failed)
+        self.skipped = dict(skipped)
+        self.duration = duration
+        self._loaders = dict(loaders)
+        self._values = dict(values)
+        have = {*materialized, *reused}
+        self._order = [n for n in order or (*materialized, *reused) if n in have]
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._values:
+            if name not in self._loaders:
+                why = self.failed.get(name) or self.skipped.get(name)
+                raise KeyError(f"{name!r} has no value in this run" + (f": {why}" if why
+                                                                         else ""))
+            self._values[name] = self._loaders[name]()
+        return self._values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._order)
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._values or name in self._loaders
+
+    def summary(self) -> str:
+        """``"1 materialized, 2 reused, 0 failed in 0.01s"``."""
+        text = (f"{len(self.materialized)} materialized, {len(self.reused)} reused, "
+                f"{len(self.failed)} failed")
+        if self.skipped:
+            text += f", {len(self.skipped)} not run"
+        return f"{text} in {self.duration:.2f}s"
+
+    def __repr__(self) -> str:
+        return repr(dict(self.items()))

@@ -1,0 +1,221 @@
+"""The metadata database: runs, materializations, objects and code sources."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError as SAIntegrityError
+
+from kazeflow.errors import ObjectNotFoundError, StoreError
+from kazeflow.results import Materialization, Run
+from kazeflow.store import _migrate
+from kazeflow.store._models import code_sources, materializations, objects, runs
+
+BUSY_TIMEOUT_S = 60.0
+_CHUNK = 500  # names per IN (...) clause
+
+
+def create_metadata_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, a busy timeout and explicit BEGINs."""
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S,
+                                              "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # pysqlite's own BEGIN handling is off: ours below
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA synchronous = NORMAL")  # WAL: consistent after any crash
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # Writers take the lock up front: a deferred transaction that later writes can
+        # fail with "database is locked" without ever waiting on the busy timeout.
+        conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get('kazeflow_begin', '')}")
+
+    return engine
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _materialization(row: Any) -> Materialization:
+    return Materialization(
+        id=row.id, run_id=row.run_id, asset_name=row.asset_name, cache_key=row.cache_key,
+        code_hash=row.code_hash, config_hash=row.config_hash, config=json.loads(row.config),
+        upstream_versions=json.loads(row.upstream_versions), data_version=row.data_version,
+        size=row.size, started_at=row.started_at, ended_at=row.ended_at,
+        duration=row.duration, status=row.status, forced=bool(row.forced), error=row.error,
+        user_metadata=json.loads(row.user_metadata) if row.user_metadata else {})
+
+
+class MetadataStore:
+    """Reads and writes the metadata database behind one SQLAlchemy engine."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = create_metadata_engine(url)
+        try:
+            _migrate.ensure_schema(self.engine)
+        except DBAPIError as exc:
+            self.engine.dispose()
+            raise StoreError(
+                f"cannot open the metadata database {self.engine.url!r}: {exc.orig}; if it "
+                "is a damaged SQLite file, move it aside and run again (objects are kept)",
+                path=url) from None
+
+    def close(self) -> None:
+        """Release every pooled connection."""
+        self.engine.dispose()
+
+    def _write(self) -> Any:
+        return self.engine.connect().execution_options(kazeflow_begin="IMMEDIATE")
+
+    # ---------------------------------------------------------------- runs
+    def start_run(self, run_id: str, *, selection: Sequence[str], pid: int,
+                  hostname: str) -> float:
+        started = time.time()
+        with self._write() as conn, conn.begin():
+            conn.execute(insert(runs).values(
+                run_id=run_id, status="running", started_at=started, pid=pid,
+                hostname=hostname, selection=_json(list(selection))))
+        return started
+
+    def finish_run(self, run_id: str, *, status: str, n_materialized: int, n_reused: int,
+                   n_failed: int, error: str | None = None) -> None:
+        with self._write() as conn, conn.begin():
+            conn.execute(update(runs).where(runs.c.run_id == run_id).values(
+                status=status, ended_at=time.time(), n_materialized=n_materialized,
+                n_reused=n_reused, n_failed=n_failed, error=error))
+
+    def runs(self, limit: int | None = None) -> list[Run]:
+        query = select(runs).order_by(runs.c.started_at.desc(), runs.c.run_id).limit(limit)
+        with self.engine.connect() as conn:
+            return [Run(run_id=r.run_id, status=r.status, started_at=r.started_at,
+                        ended_at=r.ended_at, pid=r.pid, hostname=r.hostname,
+                        selection=tuple(json.loads(r.selection or "[]")),
+                        n_materialized=r.n_materialized, n_reused=r.n_reused,
+                        n_failed=r.n_failed, error=r.error)
+                    for r in conn.execute(query)]
+
+    # ---------------------------------------------------------------- materializations
+    def record(self, rows: Iterable[Mapping[str, Any]],
+               new_objects: Iterable[tuple[str, int]] = (),
+               code: Mapping[str, Mapping[str, str]] | None = None) -> None:
+        """Commit materialization rows with the objects and code sources they refer to.
+
+        The objects must already be durable on disk: this is the commit point.
+        """
+        now = time.time()
+        with self._write() as conn, conn.begin():
+            for data_version, size in new_objects:
+                self._insert_ignore(conn, objects, {"data_version": data_version,
+                                                    "size": size, "created_at": now})
+            for code_hash, components in (code or {}).items():
+                self._insert_ignore(conn, code_sources, {
+                    "code_hash": code_hash, "components": _json(dict(components)),
+                    "created_at": now})
+            rows = [{**row, "config": _json(row["config"]),
+                     "upstream_versions": _json(row["upstream_versions"]),
+                     "user_metadata": _json(row["user_metadata"]) if row.get("user_metadata")
+                     else None} for row in rows]
+            if rows:
+                conn.execute(insert(materializations), rows)
+
+    @staticmethod
+    def _insert_ignore(conn: Connection, table: Any, values: Mapping[str, Any]) -> None:
+        key = next(iter(table.primary_key.columns))
+        exists = conn.execute(select(key).where(key == values[key.name])).first()
+        if exists is None:
+            try:
+                with conn.begin_nested():
+                    conn.execute(insert(table).values(**values))
+            except SAIntegrityError:  # a concurrent writer (PostgreSQL) inserted it first
+                pass
+
+    def known_code_hashes(self, code_hashes: Iterable[str]) -> set[str]:
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(code_hashes)):
+                found.update(conn.execute(select(code_sources.c.code_hash).where(
+                    code_sources.c.code_hash.in_(chunk))).scalars())
+        return found
+
+    def code_components(self, code_hash: str) -> dict[str, str] | None:
+        with self.engine.connect() as conn:
+            text = conn.execute(select(code_sources.c.components).where(
+                code_sources.c.code_hash == code_hash)).scalar()
+        return json.loads(text) if text is not None else None
+
+    def latest(self, asset_names: Iterable[str]) -> dict[str, Materialization]:
+        """The newest successful materialization of each asset that has one."""
+        m = materializations
+        found: dict[str, Materialization] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(asset_names)):
+                newest = select(func.max(m.c.id)).where(
+                    m.c.asset_name.in_(chunk), m.c.status == "materialized",
+                ).group_by(m.c.asset_name)
+                for row in conn.execute(select(m).where(m.c.id.in_(newest))):
+                    found[row.asset_name] = _materialization(row)
+        return found
+
+    def by_cache_key(self, cache_key: str) -> list[Materialization]:
+        """Successful materializations with ``cache_key``, newest first."""
+        m = materializations
+        query = select(m).where(m.c.cache_key == cache_key, m.c.status == "materialized") \
+            .order_by(m.c.id.desc())
+        with self.engine.connect() as conn:
+            return [_materialization(row) for row in conn.execute(query)]
+
+    def history(self, asset_names: Sequence[str] | None, limit: int | None) -> list[
+            Materialization]:
+        m = materializations
+        query = select(m).order_by(m.c.id.desc()).limit(limit)
+        if asset_names is not None:
+            query = query.where(m.c.asset_name.in_(list(asset_names)))
+        with self.engine.connect() as conn:
+            return [_materialization(row) for row in conn.execute(query)]
+
+    def find_version(self, asset_name: str, version: str | int | None) -> Materialization:
+        """One successful materialization: the newest, an id, or a data version (prefix).
+
+        Raises:
+            ObjectNotFoundError: none matches, or a prefix matches several.
+        """
+        m = materializations
+        query = select(m).where(m.c.asset_name == asset_name, m.c.status == "materialized") \
+            .order_by(m.c.id.desc())
+        if isinstance(version, int):
+            query = query.where(m.c.id == version)
+        elif version is not None:
+            query = query.where(m.c.data_version.startswith(version, autoescape=True))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.limit(50)).all()
+        if not rows:
+            what = "no materialization" if version is None else f"no version {version!r}"
+            raise ObjectNotFoundError(
+                f"asset {asset_name!r} has {what} in this store; see Flow.history("
+                f"{asset_name!r}) for what there is, or run the flow first")
+        versions = {r.data_version for r in rows}
+        if isinstance(version, str) and len(versions) > 1:
+            raise ObjectNotFoundError(
+                f"version {version!r} of asset {asset_name!r} is ambiguous: it starts "
+                f"{len(versions)} data versions; give more characters")
+        return _materialization(rows[0])
+
+
+def _chunks(items: list[str]) -> Iterable[list[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start:start + _CHUNK]
+

@@ -1,0 +1,127 @@
+"""Content-addressed object store: ``objects/ab/cdef…`` named by the SHA-256 of the bytes."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from kazeflow import _pickling
+from kazeflow.errors import (
+    IntegrityError,
+    ObjectNotFoundError,
+    StoreError,
+    UnpicklableResultError,
+)
+
+log = logging.getLogger("kazeflow")
+
+TEMP_SUFFIX = ".partial"
+
+
+class ObjectStore:
+    """Immutable pickled objects under ``root``, written atomically, verified on read."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.quarantine_dir = root.parent / "quarantine"
+
+    def path(self, data_version: str) -> Path:
+        """Where the object ``data_version`` lives (whether or not it exists)."""
+        return self.root / data_version[:2] / data_version[2:]
+
+    def has(self, data_version: str, size: int) -> bool:
+        """Whether the object exists with its recorded size: a stat, never a re-hash."""
+        try:
+            return self.path(data_version).stat().st_size == size
+        except OSError:
+            return False
+
+    def put(self, value: Any) -> tuple[str, int]:
+        """Pickle ``value`` durably; return its data version and size.
+
+        The bytes stream into a temp file while being hashed, are fsync'd, then renamed
+        into place, so a crash never leaves a partial object under an object name.
+
+        Raises:
+            SerializationError: ``value`` cannot be pickled (nothing is left behind).
+            StoreError: the store cannot be written (disk full, read-only).
+        """
+        temp = self.root / f"{uuid.uuid4().hex}{TEMP_SUFFIX}"
+        try:
+            with open(temp, "wb") as raw:
+                try:
+                    data_version, size = _pickling.dump_hashed(value, raw)
+                except (OSError, UnpicklableResultError):
+                    raise
+                except Exception as exc:
+                    raise _pickling.unpicklable(value, exc) from exc
+                raw.flush()
+                os.fsync(raw.fileno())
+            final = self.path(data_version)
+            if final.exists():  # dedup: an existing object is never rewritten
+                temp.unlink()
+                return data_version, size
+            final.parent.mkdir(mode=0o700, exist_ok=True)
+            os.replace(temp, final)
+            _fsync_dir(final.parent)
+            return data_version, size
+        except OSError as exc:
+            _remove(temp)
+            raise StoreError(f"cannot write an object into {self.root}: {exc}; free some "
+                             "disk space or make the store writable", path=self.root) from exc
+        except BaseException:
+            _remove(temp)
+            raise
+
+    def load(self, data_version: str) -> Any:
+        """Read, verify and unpickle the object ``data_version``.
+
+        Raises:
+            ObjectNotFoundError: the object is not in the store.
+            IntegrityError: its bytes do not match its hash (it is quarantined first).
+        """
+        path = self.path(data_version)
+        try:
+            raw = open(path, "rb")
+        except FileNotFoundError:
+            raise ObjectNotFoundError(
+                f"object {data_version[:12]}… is missing from {self.root}; run the flow to "
+                "materialize it again", path=path) from None
+        with raw:
+            actual = _pickling.file_digest(raw)
+            if actual != data_version:
+                raw.close()
+                moved = self.quarantine(data_version)
+                raise IntegrityError(
+                    f"object {data_version[:12]}… is corrupt (its bytes hash to "
+                    f"{actual[:12]}…); it was moved to {moved} and the next run will "
+                    "materialize it again", data_version=data_version, path=moved)
+            raw.seek(0)
+            return _pickling.load(raw)
+
+    def quarantine(self, data_version: str) -> Path:
+        """Move a corrupt object aside so that it counts as missing from now on."""
+        self.quarantine_dir.mkdir(mode=0o700, exist_ok=True)
+        target = self.quarantine_dir / f"{data_version}.{int(time.time())}"
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(self.path(data_version), target)
+        log.warning("quarantined corrupt object %s to %s", data_version[:12], target)
+        return target
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink()

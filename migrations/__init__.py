@@ -1,0 +1,1 @@
+"""Alembic migrations of the kazeflow metadata schema (shipped as kazeflow.migrations)."""
