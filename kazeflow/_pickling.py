@@ -26,10 +26,10 @@ class _HashingWriter:
         self.size = 0
 
     def write(self, data: Any) -> int:
-        # Large buffers (numpy arrays) arrive as memoryviews: hashed and written in place.
+        # Large buffers (numpy arrays) arrive as PickleBuffers: hashed and written in place.
         self._sha.update(data)
         self._raw.write(data)
-        n = data.nbytes if isinstance(data, memoryview) else len(data)
+        n = len(data) if isinstance(data, bytes) else memoryview(data).nbytes
         self.size += n
         return n
 

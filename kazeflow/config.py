@@ -15,6 +15,7 @@ Example::
 
 from __future__ import annotations
 
+import copy
 import json
 import types
 import typing
@@ -100,7 +101,7 @@ class Config(Mapping[str, Any]):
             if name in data:
                 value = data[name]
             elif default is not _MISSING:
-                value = default
+                value = copy.deepcopy(default)
             else:
                 raise ConfigError(
                     f"config{_for(asset_name)} is missing required field {name!r} "

@@ -1,0 +1,115 @@
+"""@asset declarations and the registry."""
+
+import pytest
+
+from kazeflow import Config, DefinitionError, DuplicateAssetError, Flow, asset
+from kazeflow.assets import registry
+
+
+def test_bare_and_configured_decorators():
+    @asset
+    def raw_data():
+        """Rows as they come."""
+        return [1]
+
+    @asset(name="clean", deps=[raw_data], description="cleaned", cache=False)
+    def cleaning(raw_data):
+        return raw_data
+
+    assert raw_data.name == "raw_data" and raw_data.deps == ()
+    assert raw_data.description == "Rows as they come."
+    assert cleaning.name == "clean" and cleaning.deps == ("raw_data",)
+    assert cleaning.cache is False and cleaning.description == "cleaned"
+    assert cleaning([3]) == [3]  # an asset still calls like its function
+    assert set(registry.snapshot()) == {"raw_data", "clean"}
+
+
+def test_parameters_name_the_upstreams_without_deps():
+    @asset(config_schema=Config)
+    def joined(config, context, left, right):
+        return left + right
+
+    assert joined.deps == ("left", "right") and joined.inputs == ("left", "right")
+    assert joined.takes_config and joined.takes_context
+
+
+def test_deps_that_are_not_parameters_order_the_run(store):
+    order = []
+
+    @asset
+    def side_effect():
+        order.append("side_effect")
+        return 1
+
+    @asset(deps=["side_effect"])
+    def report():
+        order.append("report")
+        return 2
+
+    Flow(["report"], store=store).run()
+    assert order == ["side_effect", "report"]
+
+
+def test_two_functions_claiming_one_name_name_both_definitions():
+    @asset(name="table")
+    def first():
+        return 1
+
+    with pytest.raises(DuplicateAssetError) as info:
+        @asset(name="table")
+        def second():
+            return 2
+
+    message = str(info.value)
+    assert "'table' is defined twice" in message
+    assert f"{__name__}:{first.fn.__code__.co_firstlineno}" in message
+    assert "second" in message and "first" in message
+    assert len(info.value.definitions) == 2
+
+
+def test_redefining_the_same_function_replaces_it():
+    def define(value):
+        @asset
+        def cell():
+            return value
+        return cell
+
+    define(1)
+    new = define(2)  # same module and qualname: a re-run notebook cell
+    assert registry.snapshot()["cell"] is new
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"name": "my-data"}, "must be a valid Python identifier.*try 'my_data'"),
+    ({"name": "class"}, "must be a valid Python identifier"),
+    ({"deps": "raw"}, "deps must be a list of names"),
+    ({"deps": [3]}, "deps items must be asset names or assets"),
+    ({"code_version": ""}, "code_version must be a non-empty string"),
+    ({"config_schema": dict}, "config_schema must be Config or a subclass"),
+])
+def test_bad_declarations_are_refused(kwargs, message):
+    with pytest.raises(DefinitionError, match=message):
+        @asset(**kwargs)
+        def thing():
+            return 1
+
+
+def test_config_parameter_requires_a_schema():
+    with pytest.raises(DefinitionError, match="takes a 'config' parameter but declares no"):
+        @asset
+        def needs(config):
+            return 1
+
+
+def test_parameter_missing_from_explicit_deps_is_refused():
+    with pytest.raises(DefinitionError, match="parameter 'other' is not an upstream"):
+        @asset(deps=["raw"])
+        def mixed(raw, other):
+            return 1
+
+
+def test_star_args_are_refused():
+    with pytest.raises(DefinitionError, match="must be a plain named parameter"):
+        @asset
+        def star(*parts):
+            return 1

@@ -1,0 +1,57 @@
+"""History, runs and loading past values."""
+
+import pytest
+
+from kazeflow import Config, Flow, ObjectNotFoundError, asset
+
+
+def numbered():
+    @asset(config_schema=Config)
+    def number(config, context):
+        context.add_metadata(rows=config.get("n", 0), note="counted")
+        return config.get("n", 0)
+
+
+def test_history_records_every_materialization_with_its_facts(store):
+    numbered()
+    flow = Flow(["number"], store=store)
+    first = flow.run(config={"number": {"n": 1}})
+    second = flow.run(config={"number": {"n": 2}})
+    history = flow.history("number")
+    assert [m.config for m in history] == [{"n": 2}, {"n": 1}]
+    newest = history[0]
+    assert newest.run_id == second.run_id and history[1].run_id == first.run_id
+    assert newest.status == "materialized" and newest.size > 0
+    assert newest.user_metadata == {"rows": 2, "note": "counted"}
+    assert newest.ended_at >= newest.started_at and newest.duration >= 0
+    assert len(newest.cache_key) == len(newest.code_hash) == len(newest.data_version) == 64
+    assert newest.upstream_versions == {} and newest.started.tzinfo is not None
+    assert flow.history(limit=1) == [newest]
+
+
+def test_runs_are_listed_newest_first_with_counts(store):
+    numbered()
+    flow = Flow(["number"], store=store)
+    a = flow.run()
+    b = flow.run()
+    runs = flow.runs()
+    assert [r.run_id for r in runs] == [b.run_id, a.run_id]
+    assert (runs[0].status, runs[0].n_materialized, runs[0].n_reused) == ("succeeded", 0, 1)
+    assert (runs[1].n_materialized, runs[1].selection) == (1, ("number",))
+    assert flow.runs(limit=1)[0].run_id == b.run_id
+
+
+def test_load_newest_any_past_version_by_prefix_or_id(store):
+    numbered()
+    flow = Flow(["number"], store=store)
+    flow.run(config={"number": {"n": 1}})
+    flow.run(config={"number": {"n": 2}})
+    old, new = flow.history("number")[1], flow.history("number")[0]
+    assert flow.load("number") == 2
+    assert flow.load("number", version=old.data_version) == 1
+    assert flow.load("number", version=old.data_version[:10]) == 1
+    assert flow.load("number", version=old.id) == 1 and flow.load("number", new.id) == 2
+    with pytest.raises(ObjectNotFoundError, match="has no version 'zzzz'"):
+        flow.load("number", version="zzzz")
+    with pytest.raises(ObjectNotFoundError, match="has no materialization.*run the flow"):
+        flow.load("never_defined")

@@ -1,0 +1,220 @@
+"""The core promise: never serve a stale result, never recompute a fresh one."""
+
+import pytest
+
+from kazeflow import Config, Flow, asset
+from kazeflow.assets import registry
+
+
+def chain(calls, multiplier_default=1):
+    """raw -> doubled -> report, recording every execution in ``calls``."""
+
+    @asset
+    def raw():
+        calls.append("raw")
+        return [1, 2, 3]
+
+    @asset(config_schema=Config)
+    def doubled(config, raw):
+        calls.append("doubled")
+        return [x * config.get("factor", 2) for x in raw]
+
+    @asset
+    def report(doubled):
+        calls.append("report")
+        return sum(doubled)
+
+
+def test_second_run_executes_nothing(store):
+    calls = []
+    chain(calls)
+    flow = Flow(["report"], store=store)
+    first = flow.run()
+    assert first["report"] == 12 and calls == ["raw", "doubled", "report"]
+    second = flow.run()
+    assert calls == ["raw", "doubled", "report"]
+    assert second.materialized == () and second.reused == ("raw", "doubled", "report")
+    assert second["report"] == 12 and dict(second) == dict(first)
+
+
+def test_config_change_reruns_the_asset_and_its_downstream_only(store):
+    calls = []
+    chain(calls)
+    flow = Flow(["report"], store=store)
+    flow.run()
+    calls.clear()
+    result = flow.run(config={"doubled": {"factor": 3}})
+    assert calls == ["doubled", "report"] and result["report"] == 18
+    calls.clear()
+    result = flow.run()  # back to the first config: its materialization is reused
+    assert calls == [] and result["report"] == 12
+
+
+def test_identical_bytes_from_a_rerun_upstream_spare_the_downstream(store):
+    calls = []
+
+    @asset
+    def source():
+        calls.append("source v1")
+        return {"rows": 3}
+
+    @asset
+    def summary(source):
+        calls.append("summary")
+        return source["rows"] * 10
+
+    flow = Flow(["summary"], store=store)
+    flow.run()
+
+    @asset  # new code, same bytes: early cut-off
+    def source():  # noqa: F811
+        calls.append("source v2")
+        return dict(rows=3)
+
+    calls.clear()
+    result = Flow(["summary"], store=store).run()
+    assert calls == ["source v2"] and result.reused == ("summary",)
+    assert result.materialized == ("source",)
+
+    @asset  # new code, different bytes: downstream runs
+    def source():  # noqa: F811
+        calls.append("source v3")
+        return {"rows": 4}
+
+    calls.clear()
+    result = Flow(["summary"], store=store).run()
+    assert calls == ["source v3", "summary"] and result["summary"] == 40
+
+
+def test_cache_false_always_runs_but_cutoff_spares_downstream(store):
+    calls = []
+
+    @asset(cache=False)
+    def clock():
+        calls.append("clock")
+        return "noon"
+
+    @asset
+    def greeting(clock):
+        calls.append("greeting")
+        return f"good {clock}"
+
+    flow = Flow(["greeting"], store=store)
+    flow.run()
+    calls.clear()
+    result = flow.run()
+    assert calls == ["clock"] and result.reused == ("greeting",)
+    statuses = flow.status()
+    assert statuses["clock"].state == "stale"
+    assert [r.kind for r in statuses["clock"].reasons] == ["cache_disabled"]
+
+
+def test_force_true_reexecutes_everything_and_is_recorded(store):
+    calls = []
+    chain(calls)
+    flow = Flow(["report"], store=store)
+    flow.run()
+    calls.clear()
+    result = flow.run(force=True)
+    assert calls == ["raw", "doubled", "report"]
+    assert result.materialized == ("raw", "doubled", "report")
+    newest = flow.history(limit=3)
+    assert {m.asset_name for m in newest} == {"raw", "doubled", "report"}
+    assert all(m.forced and m.run_id == result.run_id for m in newest)
+
+
+def test_force_one_asset_keeps_downstream_when_its_bytes_are_unchanged(store):
+    calls = []
+    chain(calls)
+    flow = Flow(["report"], store=store)
+    flow.run()
+    calls.clear()
+    result = flow.run(force=["doubled"])
+    assert calls == ["doubled"] and result.reused == ("raw", "report")
+    with pytest.raises(KeyError, match="did you mean 'doubled'"):
+        flow.run(force=["dubled"])
+
+
+def test_force_one_asset_reruns_downstream_when_its_bytes_change(store):
+    state = {"n": 0}
+
+    @asset(cache=True)
+    def counter():
+        state["n"] += 1
+        return state["n"]
+
+    @asset
+    def shown(counter):
+        return f"#{counter}"
+
+    flow = Flow(["shown"], store=store)
+    assert flow.run()["shown"] == "#1"
+    result = flow.run(force=["counter"])
+    assert result.materialized == ("counter", "shown") and result["shown"] == "#2"
+
+
+def test_asset_objects_as_deps_and_explicit_assets(store):
+    @asset
+    def base():
+        return 2
+
+    @asset(deps=[base])
+    def top(base):
+        return base + 1
+
+    registry.clear()  # only the explicit objects remain
+    assert Flow(assets=[top], store=store).run()["top"] == 3
+
+
+class Tracked:
+    """A value that counts how often it is unpickled."""
+
+    loads: dict[str, int] = {}
+
+    def __init__(self, tag):
+        self.tag = tag
+
+    def __reduce__(self):
+        return (_rebuild, (self.tag,))
+
+
+def _rebuild(tag):
+    Tracked.loads[tag] = Tracked.loads.get(tag, 0) + 1
+    return Tracked(tag)
+
+
+def tracked_chain(calls):
+    @asset
+    def first():
+        return Tracked("first")
+
+    @asset
+    def second(first):
+        return Tracked("second")
+
+    @asset
+    def third(second):
+        calls.append("third")
+        return Tracked("third")
+
+
+def test_fresh_runs_unpickle_nothing_until_a_value_is_read(store):
+    tracked_chain([])
+    flow = Flow(["third"], store=store)
+    flow.run()
+    Tracked.loads.clear()
+    result = flow.run()
+    assert Tracked.loads == {}
+    assert result["third"].tag == "third" and Tracked.loads == {"third": 1}
+    result["third"]
+    assert Tracked.loads == {"third": 1}  # loaded once, then kept
+
+
+def test_only_the_inputs_of_executing_assets_are_loaded(store):
+    calls = []
+    tracked_chain(calls)
+    Flow(["third"], store=store).run()
+    Tracked.loads.clear()
+    calls.clear()
+    Flow(["third"], store=store).run(force=["third"])
+    assert calls == ["third"] and Tracked.loads == {"second": 1}

@@ -1,0 +1,136 @@
+"""The content-addressed object store: atomic, deduplicated, verified on every read."""
+
+import hashlib
+import logging
+import os
+import stat
+
+import numpy as np
+import pytest
+
+from kazeflow import Flow, IntegrityError, ObjectNotFoundError, StoreError, asset
+from kazeflow.store import Store
+
+
+def test_objects_are_named_by_the_sha256_of_their_bytes(store):
+    data_version, size = store.objects.put({"a": [1, 2, 3]})
+    path = store.objects.path(data_version)
+    raw = path.read_bytes()
+    assert hashlib.sha256(raw).hexdigest() == data_version and len(raw) == size
+    assert path.parent.name == data_version[:2] and path.name == data_version[2:]
+    assert store.objects.load(data_version) == {"a": [1, 2, 3]}
+
+
+def test_equal_values_are_stored_once_and_never_rewritten(store):
+    first, _ = store.objects.put([1, 2])
+    before = store.objects.path(first).stat()
+    second, _ = store.objects.put([1, 2])
+    assert first == second
+    after = store.objects.path(first).stat()
+    assert (before.st_ino, before.st_mtime_ns) == (after.st_ino, after.st_mtime_ns)
+    files = [p for p in (store.root / "objects").rglob("*") if p.is_file()]
+    assert files == [store.objects.path(first)]  # no temp file left behind
+
+
+def test_reuse_decision_is_a_stat_not_a_rehash(store):
+    data_version, size = store.objects.put("x" * 1000)
+    assert store.objects.has(data_version, size)
+    assert not store.objects.has(data_version, size + 1)
+    with open(store.objects.path(data_version), "r+b") as f:  # same size, other bytes
+        f.write(b"Z")
+    assert store.objects.has(data_version, size)  # only reads catch this
+
+
+def test_a_corrupt_object_is_never_unpickled_and_is_quarantined(store):
+    data_version, size = store.objects.put(list(range(100)))
+    path = store.objects.path(data_version)
+    raw = bytearray(path.read_bytes())
+    raw[-5] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with pytest.raises(IntegrityError, match="is corrupt") as info:
+        store.objects.load(data_version)
+    assert info.value.data_version == data_version
+    assert not path.exists() and not store.objects.has(data_version, size)
+    assert list((store.root / "quarantine").iterdir())[0].name.startswith(data_version)
+    with pytest.raises(ObjectNotFoundError, match="missing"):
+        store.objects.load(data_version)
+
+
+def test_large_arrays_round_trip(store):
+    array = np.arange(3_000_000, dtype=np.float64)
+    data_version, size = store.objects.put(array)
+    assert size > array.nbytes
+    loaded = store.objects.load(data_version)
+    assert np.array_equal(loaded, array) and loaded.flags.writeable
+
+
+def test_store_folders_are_owner_only(tmp_path):
+    with Store(tmp_path / "s") as s:
+        s.objects.put(1)
+        assert stat.S_IMODE(os.stat(s.root).st_mode) == 0o700
+        assert stat.S_IMODE(os.stat(s.root / "objects").st_mode) == 0o700
+
+
+def test_a_store_path_that_is_a_file_is_refused(tmp_path):
+    target = tmp_path / "not_a_dir"
+    target.write_text("hello")
+    with pytest.raises(StoreError, match="is a file, not a folder"):
+        Store(target).metadata
+    assert target.read_text() == "hello"
+
+
+def test_default_location_and_kazeflow_home(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("KAZEFLOW_HOME", raising=False)
+    assert Store().root == tmp_path / ".kazeflow"
+    monkeypatch.setenv("KAZEFLOW_HOME", str(tmp_path / "elsewhere"))
+
+    @asset
+    def thing():
+        return 1
+
+    Flow(["thing"]).run()
+    assert (tmp_path / "elsewhere" / "kazeflow.db").exists()
+    assert not (tmp_path / ".kazeflow").exists()
+
+
+def test_corrupt_upstream_inside_run_is_rematerialized_with_a_warning(store, caplog):
+    calls = []
+
+    @asset
+    def base():
+        calls.append("base")
+        return list(range(10))
+
+    @asset
+    def top(base):
+        calls.append("top")
+        return sum(base)
+
+    flow = Flow(["top"], store=store)
+    flow.run()
+    path = store.objects.path(flow.history("base")[0].data_version)
+    raw = bytearray(path.read_bytes())
+    raw[-3] ^= 0x01
+    path.write_bytes(bytes(raw))
+    calls.clear()
+    with caplog.at_level(logging.WARNING, logger="kazeflow"):
+        result = flow.run(force=["top"])
+    assert calls == ["base", "top"] and result["top"] == 45
+    assert "corrupt" in caplog.text and "materializing it again" in caplog.text
+    assert flow.load("base") == list(range(10))
+
+
+def test_load_of_a_corrupt_object_raises_a_clear_error(store):
+    @asset
+    def table():
+        return {"rows": 5}
+
+    flow = Flow(["table"], store=store)
+    flow.run()
+    path = store.objects.path(flow.history("table")[0].data_version)
+    path.write_bytes(path.read_bytes()[:-1] + b"\x00")
+    with pytest.raises(IntegrityError, match="is corrupt.*next run will materialize it"):
+        flow.load("table")
+    assert flow.status()["table"].state == "missing"
+    assert flow.run().materialized == ("table",)
