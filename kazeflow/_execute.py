@@ -22,7 +22,6 @@ from kazeflow.errors import (
     IntegrityError,
     ObjectNotFoundError,
     RecursiveRunError,
-    StoreError,
     UnpicklableResultError,
 )
 from kazeflow.freshness import FRESH, AssetInputs
@@ -71,6 +70,7 @@ class SequentialRun:
     def execute(self) -> RunResult:
         """Run every planned asset that is not fresh; return or raise with the result."""
         meta = self.store.metadata
+        self.store.objects.remove_stale_temps()
         started = meta.start_run(self.run_id, selection=[a.name for a in self.plan],
                                  pid=os.getpid(), hostname=socket.gethostname())
         status, error = "failed", None
@@ -116,13 +116,31 @@ class SequentialRun:
         self._materialize(item)
 
     def _materialize(self, item: Asset) -> None:
-        prepared = self.prepared[item.name]
         try:
             kwargs = {name: self._value(name) for name in item.inputs}
         except _UpstreamFailed as exc:
             self.skipped[item.name] = f"not run: upstream {exc.args[0]!r} failed"
             return
         inputs = self.evaluator.inputs(item.name, self.versions)  # after any repair
+        assert inputs.cache_key is not None
+        with self.store.lease(inputs.cache_key) as waited:
+            if waited and self._reuse_after_wait(inputs):
+                return
+            self._execute(item, inputs, kwargs)
+
+    def _reuse_after_wait(self, inputs: AssetInputs) -> bool:
+        """Another process held this key's lease: reuse what it made, if it did."""
+        decision = self.evaluator.decide(inputs)
+        if decision.state != FRESH or decision.reuse is None:
+            return False
+        log.info("asset %r: reusing the materialization a concurrent run just made",
+                 inputs.asset_name)
+        self.versions[inputs.asset_name] = decision.reuse.data_version  # type: ignore[assignment]
+        self.reused.append(inputs.asset_name)
+        return True
+
+    def _execute(self, item: Asset, inputs: AssetInputs, kwargs: dict[str, Any]) -> None:
+        prepared = self.prepared[item.name]
         context = AssetContext(item.name, self.run_id)
         if item.takes_config:
             kwargs["config"] = prepared.config
@@ -132,20 +150,20 @@ class SequentialRun:
         token = _current_asset.set(item.name)
         try:
             value = item.fn(**kwargs)
-            data_version, size = self.store.objects.put(value)
-        except UnpicklableResultError as exc:
-            self._record_failure(item, inputs, started, f"asset {item.name!r}: {exc}")
-            return
-        except StoreError:
-            raise
         except Exception:
             self._record_failure(item, inputs, started, traceback.format_exc())
             return
         finally:
             _current_asset.reset(token)
-        ended = time.time()
-        self._record(inputs, prepared, started, ended, status="materialized",
-                     data_version=data_version, size=size, metadata=context.metadata)
+        with self.store.writing():  # gc keeps off from object write to record commit
+            try:
+                data_version, size = self.store.objects.put(value)
+            except UnpicklableResultError as exc:
+                self._record_failure(item, inputs, started, f"asset {item.name!r}: {exc}")
+                return
+            ended = time.time()
+            self._record(inputs, prepared, started, ended, status="materialized",
+                         data_version=data_version, size=size, metadata=context.metadata)
         self.values[item.name] = value
         self.versions[item.name] = data_version
         if item.name in self.reused:

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import os
 import threading
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from kazeflow.errors import StoreError
+from kazeflow.errors import KazeflowError, StoreError
+from kazeflow.store import _maintenance
+from kazeflow.store._locks import flocked
+from kazeflow.store._maintenance import GcReport, VerifyReport
 from kazeflow.store._metadata import MetadataStore
 from kazeflow.store._objects import ObjectStore
 
@@ -91,6 +95,50 @@ class Store:
         if self._objects is None:
             self._open()
         return self._objects  # type: ignore[return-value]
+
+    @property
+    def gc_lock_path(self) -> Path:
+        """Runs hold this lock shared while writing; gc holds it exclusive."""
+        self.objects  # noqa: B018 - creates the folder
+        return self.root / "gc.lock"
+
+    def writing(self) -> AbstractContextManager[bool]:
+        """Hold off gc from an object's write until its record is committed."""
+        return flocked(self.gc_lock_path, exclusive=False)
+
+    def lease(self, cache_key: str) -> AbstractContextManager[bool]:
+        """Exclusive lease on one cache key; yields whether another holder made us wait."""
+        leases = self.root / "leases"
+        leases.mkdir(mode=self.mode, exist_ok=True)
+        return flocked(leases / f"{cache_key}.lock")
+
+    def verify(self) -> VerifyReport:
+        """Re-hash every object; report missing, corrupt and orphaned objects.
+
+        Corrupt objects are quarantined, so the next run re-materializes their assets.
+        """
+        return _maintenance.verify(self)
+
+    def gc(self, *, keep_last: int | None = None, older_than: float | None = None,
+           dry_run: bool = False) -> GcReport:
+        """Delete old materialization records and the objects nothing else refers to.
+
+        Args:
+            keep_last: keep the newest N records of each asset.
+            older_than: delete records that ended more than this many seconds ago.
+            dry_run: report what would go without deleting anything.
+
+        The newest successful record of every asset is always kept. Records go first,
+        then files, under a lock that runs take while writing: a crash leaves unreferenced
+        files (removed by the next gc), and an object a run just wrote is never removed.
+        """
+        if keep_last is not None and (not isinstance(keep_last, int) or keep_last < 1):
+            raise KazeflowError(f"gc(keep_last={keep_last!r}): give a whole number >= 1")
+        if older_than is not None and (not isinstance(older_than, (int, float))
+                                       or older_than < 0):
+            raise KazeflowError(f"gc(older_than={older_than!r}): give seconds >= 0")
+        return _maintenance.gc(self, keep_last=keep_last, older_than=older_than,
+                               dry_run=dry_run)
 
     def close(self) -> None:
         """Release database connections; the store reopens on next use."""

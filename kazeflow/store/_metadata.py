@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
@@ -101,7 +103,9 @@ class MetadataStore:
     def runs(self, limit: int | None = None) -> list[Run]:
         query = select(runs).order_by(runs.c.started_at.desc(), runs.c.run_id).limit(limit)
         with self.engine.connect() as conn:
-            return [Run(run_id=r.run_id, status=r.status, started_at=r.started_at,
+            return [Run(run_id=r.run_id, status=_observed_status(r.status, r.pid, r.hostname,
+                                                          r.started_at),
+                        started_at=r.started_at,
                         ended_at=r.ended_at, pid=r.pid, hostname=r.hostname,
                         selection=tuple(json.loads(r.selection or "[]")),
                         n_materialized=r.n_materialized, n_reused=r.n_reused,
@@ -213,6 +217,79 @@ class MetadataStore:
                 f"version {version!r} of asset {asset_name!r} is ambiguous: it starts "
                 f"{len(versions)} data versions; give more characters")
         return _materialization(rows[0])
+
+
+    # ---------------------------------------------------------------- maintenance
+    def referenced_versions(self, excluding: Collection[int] = ()) -> dict[str, set[str]]:
+        """Data version → assets whose successful records (but ``excluding``) point at it."""
+        m = materializations
+        refs: dict[str, set[str]] = {}
+        skip = set(excluding)
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(m.c.id, m.c.data_version, m.c.asset_name).where(
+                m.c.status == "materialized"))
+            for record_id, data_version, asset_name in rows:
+                if record_id not in skip:
+                    refs.setdefault(data_version, set()).add(asset_name)
+        return refs
+
+    def expired(self, keep_last: int | None, older_than: float | None) -> list[int]:
+        """Ids of records that gc may delete: beyond the ``keep_last`` newest of their
+        asset, or ended before ``older_than`` (a timestamp). The newest successful record
+        of every asset is always kept."""
+        m = materializations
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(m.c.id, m.c.asset_name, m.c.status, m.c.ended_at)
+                                .order_by(m.c.asset_name, m.c.id.desc())).all()
+        expired: list[int] = []
+        rank: dict[str, int] = {}
+        kept_success: set[str] = set()
+        for row in rows:
+            position = rank[row.asset_name] = rank.get(row.asset_name, 0) + 1
+            newest_success = row.status == "materialized" and row.asset_name not in kept_success
+            if newest_success:
+                kept_success.add(row.asset_name)
+                continue
+            too_many = keep_last is not None and position > keep_last
+            too_old = older_than is not None and row.ended_at < older_than
+            if too_many or too_old:
+                expired.append(row.id)
+        return expired
+
+    def delete_materializations(self, ids: Sequence[int]) -> None:
+        """Delete records, and object rows that no remaining record refers to."""
+        m = materializations
+        with self._write() as conn, conn.begin():
+            for chunk in _chunks(list(ids)):  # type: ignore[arg-type]
+                conn.execute(m.delete().where(m.c.id.in_(chunk)))
+            still = select(m.c.data_version).where(m.c.data_version.is_not(None))
+            conn.execute(objects.delete().where(objects.c.data_version.not_in(still)))
+
+
+def _observed_status(status: str, pid: int | None, hostname: str | None,
+                     started_at: float) -> str:
+    """A run still ``running`` whose process on this host is gone was ``abandoned``."""
+    if status != "running" or pid is None or hostname != socket.gethostname():
+        return status
+    return status if _process_alive_since(pid, started_at) else "abandoned"
+
+
+def _process_alive_since(pid: int, started_at: float) -> bool:
+    """Whether process ``pid`` exists and began before ``started_at`` (not a reused pid)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        pass
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/stat") as f:
+            boot = next(int(line.split()[1]) for line in f if line.startswith("btime"))
+        return boot + ticks / os.sysconf("SC_CLK_TCK") <= started_at + 1.0
+    except (OSError, ValueError, IndexError, StopIteration):  # no /proc: trust the pid
+        return True
 
 
 def _chunks(items: list[str]) -> Iterable[list[str]]:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from kazeflow.errors import (
     StoreError,
     UnpicklableResultError,
 )
+from kazeflow.store._locks import try_lock_fd
 
 log = logging.getLogger("kazeflow")
 
@@ -54,6 +57,7 @@ class ObjectStore:
         temp = self.root / f"{uuid.uuid4().hex}{TEMP_SUFFIX}"
         try:
             with open(temp, "wb") as raw:
+                fcntl.flock(raw.fileno(), fcntl.LOCK_EX)  # live: cleaners keep off
                 try:
                     data_version, size = _pickling.dump_hashed(value, raw)
                 except (OSError, UnpicklableResultError):
@@ -103,6 +107,35 @@ class ObjectStore:
                     "materialize it again", data_version=data_version, path=moved)
             raw.seek(0)
             return _pickling.load(raw)
+
+    def remove_stale_temps(self, grace_seconds: float = 60.0) -> int:
+        """Delete temp files of crashed writers; return how many.
+
+        A temp file is stale when no process holds its lock (its writer died) and it is
+        older than ``grace_seconds`` (its writer cannot be between create and lock).
+        """
+        removed = 0
+        horizon = time.time() - grace_seconds
+        for temp in self.root.glob(f"*{TEMP_SUFFIX}"):
+            try:
+                fd = os.open(temp, os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            try:
+                if os.fstat(fd).st_mtime <= horizon and try_lock_fd(fd):
+                    temp.unlink(missing_ok=True)
+                    removed += 1
+            finally:
+                os.close(fd)
+        return removed
+
+    def iter_objects(self) -> Iterator[tuple[str, Path]]:
+        """Every stored object as (data version, path); temp files are never objects."""
+        for shard in sorted(self.root.iterdir()):
+            if shard.is_dir() and len(shard.name) == 2:
+                for path in sorted(shard.iterdir()):
+                    if len(path.name) == 62 and not path.name.endswith(TEMP_SUFFIX):
+                        yield shard.name + path.name, path
 
     def quarantine(self, data_version: str) -> Path:
         """Move a corrupt object aside so that it counts as missing from now on."""

@@ -1,0 +1,87 @@
+"""Store maintenance: ``verify`` re-hashes everything, ``gc`` reclaims old objects."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from kazeflow import _pickling
+from kazeflow.store._locks import flocked
+
+if TYPE_CHECKING:
+    from kazeflow.store import Store
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """What ``Store.verify()`` found; ``ok`` when nothing is missing or corrupt."""
+
+    checked: int
+    missing: dict[str, tuple[str, ...]] = field(default_factory=dict)  # dv → assets
+    corrupt: tuple[str, ...] = ()
+    orphaned: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing and not self.corrupt
+
+
+@dataclass(frozen=True)
+class GcReport:
+    """What ``Store.gc()`` removed (or would remove, with ``dry_run``)."""
+
+    records_removed: int
+    objects_removed: int
+    bytes_before: int
+    bytes_after: int
+    temp_files_removed: int
+    dry_run: bool = False
+
+    @property
+    def bytes_freed(self) -> int:
+        return self.bytes_before - self.bytes_after
+
+
+def verify(store: Store) -> VerifyReport:
+    """Re-hash every object; report missing, corrupt (then quarantined) and orphaned ones."""
+    refs = store.metadata.referenced_versions()
+    checked, corrupt, on_disk = 0, [], set()
+    for data_version, path in store.objects.iter_objects():
+        checked += 1
+        with open(path, "rb") as raw:
+            digest = _pickling.file_digest(raw)
+        if digest != data_version:
+            store.objects.quarantine(data_version)
+            corrupt.append(data_version)
+        else:
+            on_disk.add(data_version)
+    missing = {dv: tuple(sorted(assets)) for dv, assets in refs.items()
+               if dv not in on_disk and dv not in corrupt}
+    orphaned = tuple(sorted(dv for dv in on_disk if dv not in refs))
+    return VerifyReport(checked, missing, tuple(corrupt), orphaned)
+
+
+def gc(store: Store, *, keep_last: int | None = None, older_than: float | None = None,
+       dry_run: bool = False, temp_grace_seconds: float = 60.0) -> GcReport:
+    """Delete old records, then the objects nothing refers to any more (see Store.gc)."""
+    meta, objs = store.metadata, store.objects
+    horizon = None if older_than is None else time.time() - older_than
+    with flocked(store.gc_lock_path, exclusive=True):
+        before = {dv: path.stat().st_size for dv, path in objs.iter_objects()}
+        expired = meta.expired(keep_last, horizon)
+        refs = meta.referenced_versions(excluding=expired)
+        doomed = [dv for dv in before if dv not in refs]
+        report = GcReport(len(expired), len(doomed), sum(before.values()),
+                          sum(before.values()) - sum(before[dv] for dv in doomed), 0, dry_run)
+        if dry_run:
+            return report
+        meta.delete_materializations(expired)  # metadata first: a crash leaves orphans only
+        for dv in doomed:
+            objs.path(dv).unlink(missing_ok=True)
+        temps = objs.remove_stale_temps(temp_grace_seconds)
+        for shard in objs.root.iterdir():
+            if shard.is_dir() and not any(shard.iterdir()):
+                shard.rmdir()
+    return dataclasses.replace(report, temp_files_removed=temps)
