@@ -64,6 +64,7 @@ class SequentialRun:
         self.reused: list[str] = []
         self.failed: dict[str, str] = {}
         self.skipped: dict[str, str] = {}
+        self.errors: dict[str, Exception] = {}
         self._known_code = store.metadata.known_code_hashes(
             {p.code.code_hash for p in prepared.values()})
 
@@ -96,7 +97,8 @@ class SequentialRun:
             order=tuple(a.name for a in self.plan))
         log.info("run %s: %s", self.run_id[:8], result.summary())
         if self.failed:
-            raise FlowRunError(_failure_message(self.failed, self.skipped), result=result)
+            raise FlowRunError(_failure_message(self.failed, self.skipped), result=result,
+                               errors=self.errors)
         return result
 
     def _step(self, item: Asset) -> None:
@@ -150,8 +152,8 @@ class SequentialRun:
         token = _current_asset.set(item.name)
         try:
             value = item.fn(**kwargs)
-        except Exception:
-            self._record_failure(item, inputs, started, traceback.format_exc())
+        except Exception as exc:
+            self._record_failure(item, inputs, started, exc, traceback.format_exc())
             return
         finally:
             _current_asset.reset(token)
@@ -159,7 +161,7 @@ class SequentialRun:
             try:
                 data_version, size = self.store.objects.put(value)
             except UnpicklableResultError as exc:
-                self._record_failure(item, inputs, started, f"asset {item.name!r}: {exc}")
+                self._record_failure(item, inputs, started, exc, f"asset {item.name!r}: {exc}")
                 return
             ended = time.time()
             self._record(inputs, prepared, started, ended, status="materialized",
@@ -184,11 +186,12 @@ class SequentialRun:
         return self.values[name]
 
     def _record_failure(self, item: Asset, inputs: AssetInputs, started: float,
-                        error: str) -> None:
+                        exc: Exception, error: str) -> None:
         log.error("asset %r failed: %s", item.name, error.strip().splitlines()[-1])
         self._record(inputs, self.prepared[item.name], started, time.time(), status="failed",
                      error=error)
         self.failed[item.name] = error.strip().splitlines()[-1]
+        self.errors[item.name] = exc
 
     def _record(self, inputs: AssetInputs, prepared: PreparedAsset, started: float,
                 ended: float, *, status: str, data_version: str | None = None,

@@ -20,7 +20,7 @@ Every error kazeflow raises on purpose derives from :class:`KazeflowError`::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -115,8 +115,15 @@ class ObjectNotFoundError(StoreError, LookupError):
 
 
 class FlowRunError(KazeflowError):
-    """Some assets of a run failed; ``.result`` holds what did succeed."""
+    """Some assets of a run failed.
 
-    def __init__(self, message: str, *, result: RunResult) -> None:
+    Attributes:
+        result: the partial :class:`RunResult` (what did succeed).
+        errors: asset name → the exception it raised.
+    """
+
+    def __init__(self, message: str, *, result: RunResult,
+                 errors: Mapping[str, BaseException] | None = None) -> None:
         super().__init__(message)
         self.result = result
+        self.errors = dict(errors or {})
