@@ -79,6 +79,10 @@ class Store:
                 raise StoreError(f"cannot create the store folder {self.root}: "
                                  f"{exc.strerror}; choose a writable location", path=self.root
                                  ) from exc
+            if not os.access(objects_dir, os.W_OK):
+                raise StoreError(f"the store folder {self.root} is not writable (a read-only "
+                                 "filesystem or missing permissions); choose a writable "
+                                 "location or fix its permissions", path=self.root)
             self._objects = ObjectStore(objects_dir)
             self._metadata = MetadataStore(self.database_url)
 

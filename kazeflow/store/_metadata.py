@@ -71,10 +71,12 @@ class MetadataStore:
             _migrate.ensure_schema(self.engine)
         except DBAPIError as exc:
             self.engine.dispose()
-            raise StoreError(
-                f"cannot open the metadata database {self.engine.url!r}: {exc.orig}; if it "
-                "is a damaged SQLite file, move it aside and run again (objects are kept)",
-                path=url) from None
+            damaged = any(w in str(exc.orig) for w in ("not a database", "malformed"))
+            hint = ("if it is a damaged SQLite file, move it aside and run again (objects "
+                    "are kept)") if damaged else "check the URL, the server and permissions"
+            raise StoreError(f"cannot open the metadata database "
+                             f"{self.engine.url.render_as_string(hide_password=True)}: "
+                             f"{exc.orig}; {hint}", path=url) from None
 
     def close(self) -> None:
         """Release every pooled connection."""
