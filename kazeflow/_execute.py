@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
+from kazeflow._batch import WriteBatch
 from kazeflow._evaluate import Evaluator
 from kazeflow._prepare import PreparedAsset
 from kazeflow.assets import Asset
@@ -27,6 +28,8 @@ from kazeflow.errors import (
 from kazeflow.freshness import FRESH, AssetInputs
 from kazeflow.results import RunResult
 from kazeflow.store import Store
+from kazeflow.store._locks import FileLock
+from kazeflow.store._objects import PendingObject
 
 log = logging.getLogger("kazeflow")
 
@@ -65,6 +68,7 @@ class SequentialRun:
         self.failed: dict[str, str] = {}
         self.skipped: dict[str, str] = {}
         self.errors: dict[str, Exception] = {}
+        self.batch = WriteBatch(store)
         self._known_code = store.metadata.known_code_hashes(
             {p.code.code_hash for p in prepared.values()})
 
@@ -76,8 +80,11 @@ class SequentialRun:
                                  pid=os.getpid(), hostname=socket.gethostname())
         status, error = "failed", None
         try:
-            for item in self.plan:
-                self._step(item)
+            try:
+                for item in self.plan:
+                    self._step(item)
+            finally:
+                self.batch.flush()  # even when interrupted: finished work stays
             status = "failed" if self.failed else "succeeded"
         except KeyboardInterrupt:
             status, error = "interrupted", "interrupted (KeyboardInterrupt)"
@@ -118,6 +125,8 @@ class SequentialRun:
         self._materialize(item)
 
     def _materialize(self, item: Asset) -> None:
+        if self.batch.due():
+            self.batch.flush()
         try:
             kwargs = {name: self._value(name) for name in item.inputs}
         except _UpstreamFailed as exc:
@@ -125,10 +134,18 @@ class SequentialRun:
             return
         inputs = self.evaluator.inputs(item.name, self.versions)  # after any repair
         assert inputs.cache_key is not None
-        with self.store.lease(inputs.cache_key) as waited:
-            if waited and self._reuse_after_wait(inputs):
+        lease = self.store.lease(inputs.cache_key)
+        if not lease.acquire(blocking=False):
+            self.batch.flush()  # never wait while holding leases of our own
+            lease.acquire()
+            if self._reuse_after_wait(inputs):
+                lease.release()
                 return
-            self._execute(item, inputs, kwargs)
+        try:
+            self._execute(item, inputs, kwargs, lease)
+        except BaseException:
+            lease.release()
+            raise
 
     def _reuse_after_wait(self, inputs: AssetInputs) -> bool:
         """Another process held this key's lease: reuse what it made, if it did."""
@@ -141,7 +158,9 @@ class SequentialRun:
         self.reused.append(inputs.asset_name)
         return True
 
-    def _execute(self, item: Asset, inputs: AssetInputs, kwargs: dict[str, Any]) -> None:
+    def _execute(self, item: Asset, inputs: AssetInputs, kwargs: dict[str, Any],
+                 lease: FileLock) -> None:
+        """Call the asset and queue its record; the batch then owns ``lease``."""
         prepared = self.prepared[item.name]
         context = AssetContext(item.name, self.run_id)
         if item.takes_config:
@@ -153,21 +172,20 @@ class SequentialRun:
         try:
             value = item.fn(**kwargs)
         except Exception as exc:
-            self._record_failure(item, inputs, started, exc, traceback.format_exc())
+            self._fail(item, inputs, started, exc, traceback.format_exc(), lease)
             return
         finally:
             _current_asset.reset(token)
-        with self.store.writing():  # gc keeps off from object write to record commit
-            try:
-                data_version, size = self.store.objects.put(value)
-            except UnpicklableResultError as exc:
-                self._record_failure(item, inputs, started, exc, f"asset {item.name!r}: {exc}")
-                return
-            ended = time.time()
-            self._record(inputs, prepared, started, ended, status="materialized",
-                         data_version=data_version, size=size, metadata=context.metadata)
+        self.batch.hold_off_gc()
+        try:
+            pending = self.store.objects.write(value)
+        except UnpicklableResultError as exc:
+            self._fail(item, inputs, started, exc, f"asset {item.name!r}: {exc}", lease)
+            return
+        self._queue(inputs, started, lease, status="materialized", obj=pending,
+                    metadata=context.metadata)
         self.values[item.name] = value
-        self.versions[item.name] = data_version
+        self.versions[item.name] = pending.data_version
         if item.name in self.reused:
             self.reused.remove(item.name)
         self.materialized.append(item.name)
@@ -185,35 +203,32 @@ class SequentialRun:
                 raise _UpstreamFailed(name) from None
         return self.values[name]
 
-    def _record_failure(self, item: Asset, inputs: AssetInputs, started: float,
-                        exc: Exception, error: str) -> None:
+    def _fail(self, item: Asset, inputs: AssetInputs, started: float, exc: Exception,
+              error: str, lease: FileLock) -> None:
         log.error("asset %r failed: %s", item.name, error.strip().splitlines()[-1])
-        self._record(inputs, self.prepared[item.name], started, time.time(), status="failed",
-                     error=error)
+        self._queue(inputs, started, lease, status="failed", error=error)
         self.failed[item.name] = error.strip().splitlines()[-1]
         self.errors[item.name] = exc
 
-    def _record(self, inputs: AssetInputs, prepared: PreparedAsset, started: float,
-                ended: float, *, status: str, data_version: str | None = None,
-                size: int | None = None, error: str | None = None,
-                metadata: Mapping[str, Any] | None = None) -> None:
-        code_hash = prepared.code.code_hash
-        code = None
-        if code_hash not in self._known_code:
-            code = {code_hash: prepared.code.components}
+    def _queue(self, inputs: AssetInputs, started: float, lease: FileLock, *, status: str,
+               obj: PendingObject | None = None, error: str | None = None,
+               metadata: Mapping[str, Any] | None = None) -> None:
+        """Queue the record of one attempt (committed with the batch)."""
+        code = self.prepared[inputs.asset_name].code
+        new_code = {} if code.code_hash in self._known_code else {
+            code.code_hash: code.components}
+        self._known_code.add(code.code_hash)
+        ended = time.time()
         assert inputs.cache_key is not None and inputs.upstream_versions is not None
-        self.store.metadata.record(
-            [{"run_id": self.run_id, "asset_name": inputs.asset_name,
-              "cache_key": inputs.cache_key, "code_hash": code_hash,
-              "config_hash": inputs.config_hash, "config": dict(inputs.config),
-              "upstream_versions": dict(inputs.upstream_versions),
-              "data_version": data_version, "size": size, "started_at": started,
-              "ended_at": ended, "duration": ended - started, "status": status,
-              "forced": int(inputs.forced), "error": error,
-              "user_metadata": dict(metadata or {})}],
-            new_objects=[(data_version, size)] if data_version and size is not None else [],
-            code=code)
-        self._known_code.add(code_hash)
+        row = {"run_id": self.run_id, "asset_name": inputs.asset_name,
+               "cache_key": inputs.cache_key, "code_hash": code.code_hash,
+               "config_hash": inputs.config_hash, "config": dict(inputs.config),
+               "upstream_versions": dict(inputs.upstream_versions),
+               "data_version": obj.data_version if obj else None,
+               "size": obj.size if obj else None, "started_at": started, "ended_at": ended,
+               "duration": ended - started, "status": status, "forced": int(inputs.forced),
+               "error": error, "user_metadata": dict(metadata or {})}
+        self.batch.add(row, obj, new_code, lease)
         if status == "materialized":
             self.evaluator.latest.pop(inputs.asset_name, None)
 

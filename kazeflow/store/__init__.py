@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import os
 import threading
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from kazeflow.errors import KazeflowError, StoreError
 from kazeflow.store import _maintenance
-from kazeflow.store._locks import flocked
+from kazeflow.store._locks import FileLock
 from kazeflow.store._maintenance import GcReport, VerifyReport
 from kazeflow.store._metadata import MetadataStore
 from kazeflow.store._objects import ObjectStore
@@ -106,15 +105,15 @@ class Store:
         self.objects  # noqa: B018 - creates the folder
         return self.root / "gc.lock"
 
-    def writing(self) -> AbstractContextManager[bool]:
-        """Hold off gc from an object's write until its record is committed."""
-        return flocked(self.gc_lock_path, exclusive=False)
+    def writing(self) -> FileLock:
+        """A shared lock that holds off gc from objects' write until their rows commit."""
+        return FileLock(self.gc_lock_path, exclusive=False)
 
-    def lease(self, cache_key: str) -> AbstractContextManager[bool]:
-        """Exclusive lease on one cache key; yields whether another holder made us wait."""
+    def lease(self, cache_key: str) -> FileLock:
+        """An exclusive lease on one cache key (not yet acquired)."""
         leases = self.root / "leases"
         leases.mkdir(mode=self.mode, exist_ok=True)
-        return flocked(leases / f"{cache_key}.lock")
+        return FileLock(leases / f"{cache_key}.lock")
 
     def verify(self) -> VerifyReport:
         """Re-hash every object; report missing, corrupt and orphaned objects.

@@ -1,9 +1,9 @@
 """Advisory file locks (``flock``) that coordinate processes and threads on one store.
 
-- the *gc lock*: runs hold it shared from writing an object to committing its row; gc
+- the *gc lock*: runs hold it shared from writing objects to committing their rows; gc
   holds it exclusive while deleting, so it never removes an object a run just wrote;
-- *key leases*: one per cache key, held while an asset executes, so a second process
-  that wants the same materialization waits and then reuses it.
+- *key leases*: one per cache key, held from executing an asset to committing its row,
+  so a second process that wants the same materialization waits and then reuses it.
 
 ``flock`` locks belong to an open file, so two threads that open the same lock file
 exclude each other as two processes do; a dead process's locks vanish with it.
@@ -18,21 +18,44 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
-@contextlib.contextmanager
-def flocked(path: Path, *, exclusive: bool = True) -> Iterator[bool]:
-    """Hold a lock on ``path`` (created if needed); yields whether we had to wait."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
-    try:
-        waited = False
+class FileLock:
+    """One ``flock`` on ``path`` (created if needed), shared or exclusive."""
+
+    def __init__(self, path: Path, *, exclusive: bool = True) -> None:
+        self.path = path
+        self._mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+        self._fd: int | None = None
+
+    def acquire(self, blocking: bool = True) -> bool:
+        """Take the lock; without ``blocking``, return False instead of waiting."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            fcntl.flock(fd, mode | fcntl.LOCK_NB)
+            fcntl.flock(fd, self._mode if blocking else self._mode | fcntl.LOCK_NB)
         except BlockingIOError:
-            waited = True
-            fcntl.flock(fd, mode)
-        yield waited
+            os.close(fd)
+            return False
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        """Let go of the lock (closing the file releases it)."""
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def flocked(path: Path, *, exclusive: bool = True) -> Iterator[None]:
+    """Hold a lock on ``path`` for the duration of the block."""
+    lock = FileLock(path, exclusive=exclusive)
+    lock.acquire()
+    try:
+        yield
     finally:
-        os.close(fd)  # closing releases the lock
+        lock.release()
 
 
 def try_lock_fd(fd: int) -> bool:

@@ -7,10 +7,12 @@ import os
 import socket
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from importlib import import_module
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError as SAIntegrityError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from kazeflow.errors import ObjectNotFoundError, StoreError
 from kazeflow.results import Materialization, Run
@@ -115,7 +117,7 @@ class MetadataStore:
                     for r in conn.execute(query)]
 
     # ---------------------------------------------------------------- materializations
-    def record(self, rows: Iterable[Mapping[str, Any]],
+    def record(self, rows: Sequence[Mapping[str, Any]],
                new_objects: Iterable[tuple[str, int]] = (),
                code: Mapping[str, Mapping[str, str]] | None = None) -> None:
         """Commit materialization rows with the objects and code sources they refer to.
@@ -123,31 +125,19 @@ class MetadataStore:
         The objects must already be durable on disk: this is the commit point.
         """
         now = time.time()
+        object_rows = [{"data_version": dv, "size": size, "created_at": now}
+                       for dv, size in dict(new_objects).items()]
+        code_rows = [{"code_hash": h, "components": _json(dict(c)), "created_at": now}
+                     for h, c in (code or {}).items()]
+        rows = [{**row, "config": _json(row["config"]),
+                 "upstream_versions": _json(row["upstream_versions"]),
+                 "user_metadata": _json(row["user_metadata"]) if row.get("user_metadata")
+                 else None} for row in rows]
         with self._write() as conn, conn.begin():
-            for data_version, size in new_objects:
-                self._insert_ignore(conn, objects, {"data_version": data_version,
-                                                    "size": size, "created_at": now})
-            for code_hash, components in (code or {}).items():
-                self._insert_ignore(conn, code_sources, {
-                    "code_hash": code_hash, "components": _json(dict(components)),
-                    "created_at": now})
-            rows = [{**row, "config": _json(row["config"]),
-                     "upstream_versions": _json(row["upstream_versions"]),
-                     "user_metadata": _json(row["user_metadata"]) if row.get("user_metadata")
-                     else None} for row in rows]
+            _insert_new(conn, objects, object_rows)
+            _insert_new(conn, code_sources, code_rows)
             if rows:
                 conn.execute(insert(materializations), rows)
-
-    @staticmethod
-    def _insert_ignore(conn: Connection, table: Any, values: Mapping[str, Any]) -> None:
-        key = next(iter(table.primary_key.columns))
-        exists = conn.execute(select(key).where(key == values[key.name])).first()
-        if exists is None:
-            try:
-                with conn.begin_nested():
-                    conn.execute(insert(table).values(**values))
-            except SAIntegrityError:  # a concurrent writer (PostgreSQL) inserted it first
-                pass
 
     def known_code_hashes(self, code_hashes: Iterable[str]) -> set[str]:
         found: set[str] = set()
@@ -266,6 +256,24 @@ class MetadataStore:
                 conn.execute(m.delete().where(m.c.id.in_(chunk)))
             still = select(m.c.data_version).where(m.c.data_version.is_not(None))
             conn.execute(objects.delete().where(objects.c.data_version.not_in(still)))
+
+
+def _insert_new(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows``, skipping those whose primary key is already there."""
+    if not rows:
+        return
+    if conn.dialect.name in ("sqlite", "postgresql"):
+        dialect = import_module(f"sqlalchemy.dialects.{conn.dialect.name}")
+        conn.execute(dialect.insert(table).on_conflict_do_nothing(), rows)
+        return
+    key = next(iter(table.primary_key.columns))
+    for row in rows:  # other databases: look first, and let a racing insert win
+        if conn.execute(select(key).where(key == row[key.name])).first() is None:
+            try:
+                with conn.begin_nested():
+                    conn.execute(insert(table).values(**row))
+            except SAIntegrityError:
+                pass
 
 
 def _observed_status(status: str, pid: int | None, hostname: str | None,
