@@ -1,79 +1,152 @@
 """Bring a metadata database to the schema head with the shipped Alembic revisions.
 
-The fast path reads the current revision and returns when it is head, without importing
-Alembic. The slow path serialises upgraders: a process-wide lock (Alembic's context is
-global to the process) and a database lock (SQLite ``BEGIN IMMEDIATE``, PostgreSQL
-``pg_advisory_xact_lock``), then re-reads the revision and upgrades.
+The fast path reads the current revision with one SELECT and returns when it is head,
+without importing Alembic. The slow path serialises upgraders: a process-wide lock
+(Alembic's context is global to the process) and a database lock (SQLite ``BEGIN
+IMMEDIATE``, PostgreSQL ``pg_advisory_xact_lock``), then re-reads the revision and
+upgrades inside that same transaction, so exactly one opener creates the schema.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, inspect, text
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from kazeflow import migrations
 from kazeflow.errors import SchemaVersionError
 
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+
 #: Revisions shipped in migrations/versions, oldest first (a test checks them).
 REVISIONS = ("0001",)
 HEAD = REVISIONS[-1]
+#: Folder of env.py, script.py.mako and versions/ (the ``kazeflow.migrations`` package).
+SCRIPT_LOCATION = str(Path(migrations.__file__).parent)
+#: How long a first connection may wait while another opener converts SQLite to WAL.
+CONNECT_TIMEOUT_S = 60.0
+
+logger = logging.getLogger(__name__)
 
 _PROCESS_LOCK = threading.Lock()
 _PG_LOCK_KEY = 0x6B617A65  # "kaze"
+_SELECT_REVISION = text("SELECT version_num FROM alembic_version")
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Upgrade ``engine``'s database to :data:`HEAD` (a no-op when it is there).
+
+    On failure the engine's pooled connections are closed: its owner gives up on it.
+
+    Raises:
+        SchemaVersionError: the database is at a revision this kazeflow does not know;
+            it is left untouched.
+        sqlalchemy.exc.DBAPIError: the database cannot be read (the caller wraps it).
+    """
+    try:
+        revision = _read_revision_fast(engine)
+        if revision == HEAD:
+            return
+        _check_known(revision, engine)
+        _upgrade_locked(engine)
+    except BaseException:
+        engine.dispose()
+        raise
 
 
 def current_revision(conn: Connection) -> str | None:
     """The database's Alembic revision, or None for an empty database."""
     if not inspect(conn).has_table("alembic_version"):
         return None
-    return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    return conn.execute(_SELECT_REVISION).scalar()
 
 
-def ensure_schema(engine: Engine) -> None:
-    """Upgrade ``engine``'s database to :data:`HEAD`.
+def alembic_config(connection: Connection | None = None) -> AlembicConfig:
+    """An Alembic config for the shipped revisions, bound to ``connection`` if given."""
+    from alembic.config import Config  # heavy: imported only when migrating
 
-    Raises:
-        SchemaVersionError: the database is at a revision this kazeflow does not know.
+    cfg = Config()
+    cfg.set_main_option("script_location", SCRIPT_LOCATION)
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def _read_revision_fast(engine: Engine) -> str | None:
+    """The revision from one SELECT; None when there is none yet (or it cannot be read).
+
+    None sends the caller to the slow path, which re-reads carefully under the locks and
+    raises any real error.
     """
-    with engine.connect() as conn:
-        revision = current_revision(conn)
-    _check_known(revision, engine)
-    if revision == HEAD:
-        return
-    with _PROCESS_LOCK, engine.connect() as conn:
-        conn = conn.execution_options(kazeflow_begin="IMMEDIATE")
+    with _connect(engine) as conn:
+        try:
+            return conn.execute(_SELECT_REVISION).scalar()
+        except (OperationalError, ProgrammingError):  # no alembic_version table yet
+            return None
+
+
+def _connect(engine: Engine) -> Connection:
+    """A connection, retried while another opener turns a new SQLite file to WAL.
+
+    SQLite answers the ``PRAGMA journal_mode = WAL`` that every new connection runs with
+    "database is locked" at once, without waiting on the busy timeout, while another
+    connection is converting the file; it is brief and happens only on first opens.
+    """
+    deadline = time.monotonic() + CONNECT_TIMEOUT_S
+    delay = 0.002
+    while True:
+        try:
+            return engine.connect()
+        except OperationalError as exc:
+            if (engine.dialect.name != "sqlite" or "locked" not in str(exc.orig)
+                    or time.monotonic() > deadline):
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+def _upgrade_locked(engine: Engine) -> None:
+    """Re-read the revision and upgrade, holding the process and database locks."""
+    with _PROCESS_LOCK, _connect(engine) as conn:
+        conn.execution_options(kazeflow_begin="IMMEDIATE")  # SQLite: lock the file now
         with conn.begin():
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
             revision = current_revision(conn)
             _check_known(revision, engine)
             if revision != HEAD:
-                _upgrade(conn)
+                _log_upgrade(engine, revision)
+                _run_upgrade(conn)
+
+
+def _run_upgrade(conn: Connection) -> None:
+    from alembic import command
+
+    command.upgrade(alembic_config(conn), "head")
+
+
+def _log_upgrade(engine: Engine, revision: str | None) -> None:
+    if revision is None:
+        logger.info("creating the metadata schema (revision %s) in %s", HEAD, _describe(engine))
+    else:
+        logger.info("upgrading the metadata schema of %s from revision %s to %s",
+                    _describe(engine), revision, HEAD)
+
+
+def _describe(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
 
 
 def _check_known(revision: str | None, engine: Engine) -> None:
     if revision is not None and revision not in REVISIONS:
         raise SchemaVersionError(
-            f"the metadata database {engine.url.render_as_string(hide_password=True)} is at "
-            f"schema revision {revision!r}, which this kazeflow does not know (its newest is "
-            f"{HEAD!r}); it was written by a newer kazeflow: upgrade kazeflow "
-            "(pip install -U kazeflow)", path=str(engine.url))
-
-
-def alembic_config(connection: Connection | None = None):  # -> alembic.config.Config
-    """An Alembic config for the shipped revisions, bound to ``connection`` if given."""
-    from alembic.config import Config as AlembicConfig  # heavy: only when migrating
-
-    cfg = AlembicConfig()
-    cfg.set_main_option("script_location", os.path.dirname(migrations.__file__))
-    if connection is not None:
-        cfg.attributes["connection"] = connection
-    return cfg
-
-
-def _upgrade(conn: Connection) -> None:
-    from alembic import command
-
-    command.upgrade(alembic_config(conn), "head")
+            f"the metadata database {_describe(engine)} is at schema revision "
+            f"{revision!r}, which this kazeflow does not know (its newest is {HEAD!r}): "
+            "a newer kazeflow wrote it; upgrade kazeflow (pip install -U kazeflow) or "
+            "use another store", path=_describe(engine))
