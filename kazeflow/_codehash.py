@@ -1,23 +1,33 @@
 """Code fingerprints: the normalised source of an asset and of the user code it reaches.
 
 The fingerprint of a function is a set of named *components*: its own source with
-docstrings, decorators, comments and formatting removed (``ast.unparse`` of the tree), and
-for every user-level name it reads, recursively:
+docstrings, comments and formatting removed (``ast.unparse`` of the docstring-free tree,
+which is stable across Python patch releases), and for every user-level name it reads,
+recursively:
 
-- user functions and classes: their normalised source;
+- user functions and classes: their normalised source, decorators included (except
+  kazeflow's own, such as ``@asset(...)``, whose options enter the key elsewhere);
 - immutable constants (numbers, strings, bytes, None, tuples/frozensets of them): value;
-- anything else (lists, dicts, objects): the source of the statements that assign it,
-  never its current state, so mutating a module-level list does not change a hash.
+- anything else (lists, dicts, objects, closure cells): the source of the statements that
+  assign it, never its current state, so mutating a module-level list does not change a
+  hash.
 
+Names are followed in a function's body, its decorators and default values, its closure
+cells, in class bodies, in the statements that assign a global, through
+``module.attribute`` chains and ``from module import name`` (also relative and ``*``).
 Library code (the standard library, site-packages, kazeflow itself) is not followed.
-Components of the asset's own module are named by qualname, others ``module:qualname``,
-so running a file as ``__main__`` or importing it gives the same hash.
+Components of the asset's own module are named by qualname, others ``module:qualname``;
+module metadata such as ``__name__`` is never hashed, so running a file as ``__main__``
+or importing it gives the same hash.
 """
 
 from __future__ import annotations
 
 import ast
 import builtins
+import copy
+import functools
+import importlib.util
 import inspect
 import logging
 import os
@@ -25,7 +35,7 @@ import sys
 import sysconfig
 import textwrap
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +47,12 @@ log = logging.getLogger("kazeflow")
 CODE_HASH_VERSION = 1
 
 _IMMUTABLE_SCALARS = (int, float, complex, str, bytes, bool, type(None))
+#: Attributes describing a module rather than its code (``__name__`` is ``"__main__"``
+#: when a file runs as a script, ``__file__`` moves with the project).
+_MODULE_DUNDERS = frozenset({"__builtins__", "__cached__", "__doc__", "__file__",
+                             "__loader__", "__name__", "__package__", "__path__", "__spec__"})
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
 
 
 @dataclass(frozen=True)
@@ -56,9 +72,9 @@ def code_version_fingerprint(code_version: str) -> CodeFingerprint:
 def fingerprint(fn: Callable[..., Any]) -> CodeFingerprint:
     """Fingerprint ``fn`` and the user code it reaches (see the module docstring)."""
     collector = _Collector(fn.__module__)
-    collector.add_function(fn)
+    root = collector.add_function(fn)
     components = dict(sorted(collector.components.items()))
-    digest = tagged_digest("kazeflow.code", CODE_HASH_VERSION, collector.key_of(fn),
+    digest = tagged_digest("kazeflow.code", CODE_HASH_VERSION, root,
                            sorted(components.items()))
     return CodeFingerprint(digest, components)
 
@@ -75,11 +91,13 @@ def _library_roots() -> tuple[str, ...]:
 _LIBRARY_ROOTS = _library_roots()
 
 
+def _is_kazeflow(module_name: object) -> bool:
+    return isinstance(module_name, str) and module_name.split(".")[0] == "kazeflow"
+
+
 def is_user_module(module_name: str | None) -> bool:
     """Whether code of ``module_name`` belongs to the user (and so is hashed)."""
-    if not module_name or module_name in sys.builtin_module_names:
-        return False
-    if module_name == "kazeflow" or module_name.startswith("kazeflow."):
+    if not module_name or module_name in sys.builtin_module_names or _is_kazeflow(module_name):
         return False
     module = sys.modules.get(module_name)
     file = getattr(module, "__file__", None)
@@ -87,6 +105,8 @@ def is_user_module(module_name: str | None) -> bool:
         return module is not None or module_name == "__main__"
     return not os.path.realpath(file).startswith(_LIBRARY_ROOTS)
 
+
+# ------------------------------------------------------------------ pure helpers on trees
 
 class _StripDocstrings(ast.NodeTransformer):
     def _strip(self, node: Any) -> Any:
@@ -100,13 +120,47 @@ class _StripDocstrings(ast.NodeTransformer):
     visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = visit_Module = _strip
 
 
-def _normalise(tree: ast.AST) -> str:
-    return ast.unparse(_StripDocstrings().visit(tree))
+def _normalise(node: ast.AST) -> str:
+    """``ast.unparse`` of a docstring-free copy of ``node`` (which is left untouched)."""
+    return ast.unparse(_StripDocstrings().visit(copy.deepcopy(node)))
 
 
-def _global_names(tree: ast.AST) -> list[str]:
-    return sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name)
-                   and isinstance(n.ctx, ast.Load)})
+def _parse(source: str) -> ast.Module | None:
+    """Parse a definition's source, also one indented in a block or function."""
+    try:
+        return ast.parse(textwrap.dedent(source))
+    except SyntaxError:  # e.g. a multi-line string less indented than the def
+        pass
+    try:
+        block = ast.parse("if 1:\n" + source).body[0]
+    except SyntaxError:
+        return None
+    return ast.Module(body=block.body, type_ignores=[])  # type: ignore[attr-defined]
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_module(source: str) -> ast.Module:
+    """A module's tree, memoised by its text: every asset of a module reuses one parse.
+    Keyed by content, so an edited file is parsed again; trees are never mutated."""
+    return ast.parse(source)
+
+
+def _load_names(node: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)
+            and isinstance(n.ctx, ast.Load)}
+
+
+def _definition_names(tree: ast.Module) -> set[str]:
+    """Names a definition reads where it is defined, not in its body: decorators, defaults."""
+    top = tree.body[0] if tree.body else None
+    scopes = [top] if isinstance(top, _DEFS) else \
+        [n for n in ast.walk(tree) if isinstance(n, ast.Lambda)]
+    names: set[str] = set()
+    for scope in scopes:
+        for expr in [*getattr(scope, "decorator_list", []), *scope.args.defaults,
+                     *(d for d in scope.args.kw_defaults if d is not None)]:
+            names |= _load_names(expr)
+    return names
 
 
 def _attribute_chains(tree: ast.AST) -> list[list[str]]:
@@ -121,6 +175,62 @@ def _attribute_chains(tree: ast.AST) -> list[list[str]]:
             if isinstance(cur, ast.Name):
                 chains.append([cur.id, *reversed(parts)])
     return chains
+
+
+def _root_name(node: ast.expr) -> set[str]:
+    """Names a target binds or builds: ``x``, ``a, b``, ``x[k]``, ``x.attr``."""
+    if isinstance(node, ast.Name):
+        return {node.id}
+    if isinstance(node, (ast.Tuple, ast.List)):
+        return set().union(*(_root_name(e) for e in node.elts))
+    if isinstance(node, (ast.Starred, ast.Attribute, ast.Subscript)):
+        return _root_name(node.value)
+    return set()
+
+
+def _assigns(stmt: ast.stmt, name: str) -> bool:
+    """Whether ``stmt`` binds or builds ``name``: ``name = …``, ``name += …``,
+    ``name[k] = …``, ``def name``, ``class name`` or ``name.append(…)``."""
+    if isinstance(stmt, (*_DEFS, ast.ClassDef)):
+        return stmt.name == name
+    if isinstance(stmt, ast.Assign):
+        targets = stmt.targets
+    elif isinstance(stmt, (ast.AnnAssign, ast.AugAssign)):
+        targets = [stmt.target]
+    elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) \
+            and isinstance(stmt.value.func, ast.Attribute):
+        targets = [stmt.value.func.value]
+    else:
+        return False
+    return any(name in _root_name(t) for t in targets)
+
+
+def _flat_statements(body: Iterable[ast.stmt]) -> list[ast.stmt]:
+    """Statements of a block, also inside if/try/with/for blocks, not inside defs."""
+    out: list[ast.stmt] = []
+    for stmt in body:
+        out.append(stmt)
+        if not isinstance(stmt, (*_DEFS, ast.ClassDef)):
+            for field in ("body", "orelse", "finalbody"):
+                out.extend(_flat_statements(getattr(stmt, field, None) or []))
+            for handler in getattr(stmt, "handlers", None) or []:
+                out.extend(_flat_statements(handler.body))
+    return out
+
+
+def _path_to(node: ast.AST, match: Callable[[ast.AST], bool]) -> list[ast.AST] | None:
+    """The nodes from ``node`` (excluded) down to the first one that matches."""
+    for child in ast.iter_child_nodes(node):
+        if match(child):
+            return [child]
+        path = _path_to(child, match)
+        if path is not None:
+            return [child, *path]
+    return None
+
+
+def _first_line(node: ast.AST) -> int:
+    return min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])  # type: ignore[attr-defined]
 
 
 def _code_names(code: types.CodeType) -> set[str]:
@@ -139,17 +249,77 @@ def _bytecode_text(code: types.CodeType) -> str:
 
 
 def _immutable_repr(value: Any) -> str | None:
-    """Canonical text of an immutable constant, or None if ``value`` is not one."""
-    if type(value) in _IMMUTABLE_SCALARS:
+    """Canonical text of an immutable constant (frozensets sorted), else None."""
+    kind = type(value)
+    if kind is int:
+        try:
+            return repr(value)
+        except ValueError:  # more digits than sys.get_int_max_str_digits()
+            return hex(value)
+    if kind in _IMMUTABLE_SCALARS:
         return repr(value)
-    if type(value) is tuple:
-        items = [_immutable_repr(v) for v in value]
-        return None if None in items else "(" + ", ".join(items) + ",)"  # type: ignore[arg-type]
-    if type(value) is frozenset:
-        items = [_immutable_repr(v) for v in value]
-        return None if None in items else "frozenset({" + ", ".join(sorted(items)) + "})"  # type: ignore[arg-type]
-    return None
+    if kind is not tuple and kind is not frozenset:
+        return None
+    items = [_immutable_repr(v) for v in value]
+    if any(item is None for item in items):
+        return None
+    texts: list[str] = items  # type: ignore[assignment]
+    if kind is frozenset:
+        return f"frozenset({{{', '.join(sorted(texts))}}})" if texts else "frozenset()"
+    return f"({texts[0]},)" if len(texts) == 1 else f"({', '.join(texts)})"
 
+
+def _unwrap(obj: Any) -> Any:
+    """The user function under ``functools.wraps``-style wrappers (``functools.cache``)."""
+    if not callable(obj) or not hasattr(obj, "__wrapped__"):
+        return obj
+    try:
+        inner = inspect.unwrap(obj)
+    except ValueError:  # a cycle of __wrapped__
+        return obj
+    return inner if isinstance(inner, types.FunctionType) else obj
+
+
+def _import_source(stmt: ast.ImportFrom, module_name: str) -> str | None:
+    """The loaded user module that ``stmt`` (in ``module_name``) imports from, if any."""
+    source = stmt.module
+    if stmt.level:
+        package = getattr(sys.modules.get(module_name), "__package__", None)
+        try:
+            source = importlib.util.resolve_name("." * stmt.level + (source or ""), package)
+        except (ImportError, ValueError):
+            return None
+    return source if source in sys.modules and is_user_module(source) else None
+
+
+def _is_kazeflow_decorator(node: ast.expr, namespace: Mapping[str, Any]) -> bool:
+    """Whether a decorator is kazeflow's (``@asset``, ``@kazeflow.asset(...)``)."""
+    while isinstance(node, ast.Call):
+        node = node.func
+    chain: list[str] = []
+    while isinstance(node, ast.Attribute):
+        chain.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return False
+    obj = namespace.get(node.id)
+    for attr in reversed(chain):
+        if not isinstance(obj, types.ModuleType):
+            break
+        obj = getattr(obj, attr, None)
+    return _is_kazeflow(obj.__name__ if isinstance(obj, types.ModuleType)
+                        else getattr(obj, "__module__", None))
+
+
+def _drop_kazeflow_decorators(tree: ast.Module, namespace: Mapping[str, Any]) -> ast.Module:
+    for node in tree.body:
+        if isinstance(node, (*_DEFS, ast.ClassDef)):
+            node.decorator_list = [d for d in node.decorator_list
+                                   if not _is_kazeflow_decorator(d, namespace)]
+    return tree
+
+
+# ------------------------------------------------------------------ the walk
 
 class _Collector:
     """Walks from one function through the user code it reaches, naming components."""
@@ -157,6 +327,7 @@ class _Collector:
     def __init__(self, root_module: str) -> None:
         self.root_module = root_module
         self.components: dict[str, str] = {}
+        self._owners: dict[str, object] = {}
         self._module_trees: dict[str, ast.Module | None] = {}
 
     def key(self, module_name: str, qualname: str) -> str:
@@ -166,63 +337,73 @@ class _Collector:
     def key_of(self, obj: Any) -> str:
         return self.key(obj.__module__, obj.__qualname__)
 
-    def add_function(self, fn: Callable[..., Any]) -> None:
-        key = self.key_of(fn)
+    def add_function(self, fn: Callable[..., Any], binding: str | None = None) -> str:
+        """Add ``fn`` (reached under the name ``binding``) and what it reads; its key."""
+        fn = _unwrap(fn)
+        key = self._function_key(fn, binding)
         if key in self.components:
-            return
+            return key
         self.components[key] = ""  # claims the key first: recursion stops here
-        code: types.CodeType = fn.__code__  # type: ignore[attr-defined]
-        fn_globals: dict[str, Any] = fn.__globals__  # type: ignore[attr-defined]
-        tree = self._parse_source(fn)
+        self._owners[key] = fn
+        code: types.CodeType = fn.__code__
+        namespace: dict[str, Any] = fn.__globals__
+        tree = self._parse_source(fn, namespace)
         if tree is None:
             self.components[key] = _bytecode_text(code)
-            names = sorted(_code_names(code))
-            chains: list[list[str]] = []
+            names, chains = sorted(_code_names(code)), []
         else:
             self.components[key] = _normalise(tree)
-            candidates = _code_names(code)
-            names = [n for n in _global_names(tree) if n in candidates]
-            chains = _attribute_chains(tree)
-        module_name = fn.__module__
-        self._visit_names(names, chains, fn_globals, module_name)
-        for name, cell in zip(code.co_freevars, fn.__closure__ or (), strict=False):  # type: ignore[attr-defined]
+            wanted = _code_names(code) | _definition_names(tree)
+            names, chains = sorted(_load_names(tree) & wanted), _attribute_chains(tree)
+            namespace = {**namespace, **self._local_imports(tree, fn.__module__)}
+        self._visit_names(names, chains, namespace, fn.__module__)
+        for name, cell in zip(code.co_freevars, fn.__closure__ or (), strict=False):
             try:
                 value = cell.cell_contents
             except ValueError:  # an empty cell
                 continue
-            self._visit_value(f"{key}.<closure>.{name}", value, module_name, name)
+            self._visit_value(f"{key}.<closure>.{name}", value, fn.__module__, name, fn)
+        return key
+
+    def _function_key(self, fn: Any, binding: str | None) -> str:
+        """Qualname key, or the binding for lambdas and for a second function of one
+        qualname (two closures made by one factory)."""
+        key = self.key_of(fn)
+        if binding is not None and ("<lambda>" in key or self._owners.get(key, fn) is not fn):
+            return binding
+        return key
 
     def add_class(self, cls: type) -> None:
         key = self.key_of(cls)
         if key in self.components:
             return
         self.components[key] = ""
-        try:
-            tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
-        except (OSError, TypeError, SyntaxError):
-            self.components[key] = f"<class {cls.__qualname__} without source>"
-            return
-        for node in tree.body:
-            if isinstance(node, ast.ClassDef):
-                node.decorator_list = []
-        self.components[key] = _normalise(tree)
         module = sys.modules.get(cls.__module__)
-        self._visit_names(_global_names(tree), _attribute_chains(tree),
-                          vars(module) if module else {}, cls.__module__)
-
-    def _parse_source(self, fn: Callable[..., Any]) -> ast.AST | None:
+        namespace = vars(module) if module else {}
         try:
-            source = textwrap.dedent(inspect.getsource(fn))
-            tree = ast.parse(source)
-        except (OSError, TypeError, SyntaxError, IndentationError):
+            tree = _parse(inspect.getsource(cls))
+        except (OSError, TypeError):
+            tree = None
+        if tree is None:  # made at run time: namedtuple("Point", ...), type(...)
+            self._add_assignment(key, cls.__module__, cls.__name__, cls)
+            return
+        tree = _drop_kazeflow_decorators(tree, namespace)
+        self.components[key] = _normalise(tree)
+        self._visit_names(sorted(_load_names(tree)), _attribute_chains(tree), namespace,
+                          cls.__module__)
+
+    def _parse_source(self, fn: Callable[..., Any], namespace: Mapping[str, Any]
+                      ) -> ast.Module | None:
+        try:
+            tree = _parse(inspect.getsource(fn))
+        except (OSError, TypeError):
+            tree = None
+        if tree is None:
             log.debug("no source for %s; hashing its bytecode", fn)
             return None
-        for node in tree.body:
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                node.decorator_list = []
-        return tree
+        return _drop_kazeflow_decorators(tree, namespace)
 
-    def _visit_names(self, names: list[str], chains: list[list[str]],
+    def _visit_names(self, names: Iterable[str], chains: list[list[str]],
                      namespace: Mapping[str, Any], module_name: str) -> None:
         for name in names:
             if name in namespace:
@@ -242,19 +423,24 @@ class _Collector:
                 self._visit_value(self.key(obj.__name__, attr), value, obj.__name__, attr)
                 break
 
-    def _visit_value(self, key: str, value: Any, module_name: str, name: str) -> None:
+    def _visit_value(self, key: str, value: Any, module_name: str, name: str,
+                     closure_of: Any = None) -> None:
+        """Add the component of ``value``, read as ``name`` in ``module_name`` (or in the
+        closure of function ``closure_of``)."""
         from kazeflow.assets import Asset  # a cycle at import time otherwise
 
         if isinstance(value, Asset):
             value = value.fn
-        if isinstance(value, types.ModuleType) or key in self.components:
+        value = _unwrap(value)
+        if name in _MODULE_DUNDERS or isinstance(value, types.ModuleType) \
+                or key in self.components:
             return
         text = _immutable_repr(value)
         if text is not None:
             self.components[key] = "= " + text
         elif isinstance(value, types.FunctionType):
             if is_user_module(value.__module__):
-                self.add_function(value)
+                self.add_function(value, key)
         elif isinstance(value, type):
             if is_user_module(value.__module__):
                 self.add_class(value)
@@ -262,60 +448,99 @@ class _Collector:
                                 types.MethodWrapperType)) or value is getattr(builtins, name,
                                                                                None):
             return
+        elif closure_of is not None:
+            self._add_closure_assignment(key, closure_of, name, value)
         elif is_user_module(module_name):
-            self._add_assignment(key, module_name, name)
+            self._add_assignment(key, module_name, name, value)
 
-    def _add_assignment(self, key: str, module_name: str, name: str) -> None:
-        """Name a non-constant global by the statements that assign it."""
+    def _add_assignment(self, key: str, module_name: str, name: str, value: Any) -> None:
+        """Name a non-constant global by the module-level statements that build it."""
         self.components[key] = ""
         tree = self._module_tree(module_name)
         statements: list[ast.stmt] = []
-        if tree is not None:
-            for stmt in _module_level(tree.body):
-                if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-                    targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
-                    if any(isinstance(n, ast.Name) and n.id == name
-                           for t in targets for n in ast.walk(t)):
-                        statements.append(stmt)
-                elif isinstance(stmt, ast.ImportFrom) and stmt.module and stmt.level == 0:
-                    for alias in stmt.names:
-                        if (alias.asname or alias.name) == name and is_user_module(stmt.module):
-                            statements.append(stmt)
-                            self._add_assignment(self.key(stmt.module, alias.name),
-                                                 stmt.module, alias.name)
-        if not statements:
-            value = vars(sys.modules[module_name]).get(name) if module_name in sys.modules \
+        for stmt in _flat_statements(tree.body if tree else []):
+            if _assigns(stmt, name):
+                statements.append(stmt)
+            elif isinstance(stmt, ast.ImportFrom):
+                source = self._imported_from(stmt, module_name, name)
+                if source is not None:
+                    statements.append(stmt)
+                    self._visit_value(self.key(*source), value, *source)
+        module = sys.modules.get(module_name)
+        self._set_statements(key, statements, vars(module) if module else {}, module_name,
+                             name, value)
+
+    def _local_imports(self, tree: ast.AST, module_name: str) -> dict[str, Any]:
+        """What ``from module import name`` inside a function binds (for user modules):
+        local name → object, so that a helper imported late (to break a cycle) is hashed."""
+        found: dict[str, Any] = {}
+        for node in ast.walk(tree):
+            source = _import_source(node, module_name) if isinstance(node, ast.ImportFrom) \
                 else None
+            if source is None:
+                continue
+            for alias in node.names:  # type: ignore[attr-defined]
+                value = getattr(sys.modules[source], alias.name, None)
+                if value is not None:
+                    found[alias.asname or alias.name] = value
+                    self._visit_value(self.key(source, alias.name), value, source, alias.name)
+        return found
+
+    def _imported_from(self, stmt: ast.ImportFrom, module_name: str, name: str
+                       ) -> tuple[str, str] | None:
+        """(user module, name there) if ``stmt`` imports ``name`` from a user module."""
+        source = _import_source(stmt, module_name)
+        if source is None:
+            return None
+        for alias in stmt.names:
+            if (alias.asname or alias.name) == name:
+                return source, alias.name
+            if alias.name == "*" and hasattr(sys.modules.get(source), name):
+                return source, name
+        return None
+
+    def _add_closure_assignment(self, key: str, fn: Any, name: str, value: Any) -> None:
+        """Name a non-constant closure cell by the statements of the enclosing function
+        that assign it."""
+        self.components[key] = ""
+        statements: list[ast.stmt] = []
+        for scope in self._enclosing_scopes(fn):
+            body = scope.body if isinstance(scope.body, list) else []
+            statements = [s for s in _flat_statements(body) if _assigns(s, name)]
+            if statements or name in {a.arg for a in ast.walk(scope.args)
+                                      if isinstance(a, ast.arg)}:
+                break
+        self._set_statements(key, statements, fn.__globals__, fn.__module__, name, value)
+
+    def _enclosing_scopes(self, fn: Any) -> list[Any]:
+        """The function nodes around ``fn``'s definition, innermost first."""
+        tree = self._module_tree(fn.__module__)
+        first = fn.__code__.co_firstlineno
+
+        def is_fn(node: ast.AST) -> bool:
+            return isinstance(node, _SCOPES) and _first_line(node) == first and \
+                getattr(node, "name", "<lambda>") == fn.__name__
+
+        path = _path_to(tree, is_fn) if tree is not None else None
+        return [n for n in (path or [])[-2::-1] if isinstance(n, _SCOPES)]
+
+    def _set_statements(self, key: str, statements: list[ast.stmt],
+                        namespace: Mapping[str, Any], module_name: str, name: str,
+                        value: Any) -> None:
+        """Make ``statements`` the component ``key`` and follow the names they read."""
+        if not statements:
             self.components[key] = f"<{type(value).__qualname__} object>"
             return
-        self.components[key] = "\n".join(ast.unparse(s) for s in statements)
-        module = sys.modules.get(module_name)
-        for stmt in statements:
-            value_node = getattr(stmt, "value", None)
-            if value_node is not None:
-                self._visit_names([n for n in _global_names(value_node) if n != name],
-                                  _attribute_chains(value_node),
-                                  vars(module) if module else {}, module_name)
+        self.components[key] = "\n".join(_normalise(s) for s in statements)
+        names = set().union(*(_load_names(s) for s in statements)) - {name}
+        chains = [c for s in statements for c in _attribute_chains(s)]
+        self._visit_names(sorted(names), chains, namespace, module_name)
 
     def _module_tree(self, module_name: str) -> ast.Module | None:
         if module_name not in self._module_trees:
             module = sys.modules.get(module_name)
             try:
-                self._module_trees[module_name] = ast.parse(inspect.getsource(module))  # type: ignore[arg-type]
+                self._module_trees[module_name] = _parse_module(inspect.getsource(module))  # type: ignore[arg-type]
             except (OSError, TypeError, SyntaxError):
                 self._module_trees[module_name] = None
         return self._module_trees[module_name]
-
-
-
-def _module_level(body: list[ast.stmt]) -> list[ast.stmt]:
-    """Statements run at import time: the body, and inside if/try/with/for blocks."""
-    out: list[ast.stmt] = []
-    for stmt in body:
-        out.append(stmt)
-        if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            for field in ("body", "orelse", "finalbody"):
-                out.extend(_module_level(getattr(stmt, field, None) or []))
-            for handler in getattr(stmt, "handlers", None) or []:
-                out.extend(_module_level(handler.body))
-    return out
