@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import pickle
 import io
+import pickle
 import re
 import types
 from typing import Any, BinaryIO

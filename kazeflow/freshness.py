@@ -66,9 +66,9 @@ def decide(inputs: AssetInputs, candidates: Sequence[Materialization],
                                          {"data_version": dv}),))
     if last is None:
         return Decision(MISSING, (Reason("never_materialized", "never materialized"),))
-    reasons = _differences(inputs, last, old_code, new_code) or (
+    differences = _differences(inputs, last, old_code, new_code) or (
         Reason("key_changed", "cache key changed (kazeflow's key format changed)"),)
-    return Decision(STALE, reasons)
+    return Decision(STALE, differences)
 
 
 def _differences(inputs: AssetInputs, last: Materialization | None,
@@ -104,7 +104,7 @@ def _differences(inputs: AssetInputs, last: Materialization | None,
 def code_diff(old: Mapping[str, str], new: Mapping[str, str]) -> dict[str, Any]:
     """The components that differ between two code fingerprints and a unified diff."""
     changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-    chunks = []
+    chunks: list[str] = []
     for name in changed:
         chunks.extend(difflib.unified_diff(
             (old.get(name) or "").splitlines(keepends=True) if name in old else [],

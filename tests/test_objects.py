@@ -75,7 +75,7 @@ def test_a_store_path_that_is_a_file_is_refused(tmp_path):
     target = tmp_path / "not_a_dir"
     target.write_text("hello")
     with pytest.raises(StoreError, match="is a file, not a folder"):
-        Store(target).metadata
+        _ = Store(target).metadata
     assert target.read_text() == "hello"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sqlite3
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from importlib import import_module
@@ -35,7 +36,7 @@ def create_metadata_engine(url: str) -> Engine:
         dbapi_conn.isolation_level = None  # pysqlite's own BEGIN handling is off: ours below
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        cur.execute("PRAGMA journal_mode = WAL")
+        _enable_wal(cur)
         cur.execute("PRAGMA synchronous = NORMAL")  # WAL: consistent after any crash
         cur.execute("PRAGMA foreign_keys = ON")
         cur.close()
@@ -47,6 +48,25 @@ def create_metadata_engine(url: str) -> Engine:
         conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get('kazeflow_begin', '')}")
 
     return engine
+
+
+def _enable_wal(cur: Any) -> None:
+    """Turn on WAL (persistent in the file), waiting while another opener converts it.
+
+    SQLite answers ``PRAGMA journal_mode = WAL`` with "database is locked" at once,
+    ignoring the busy timeout, while another connection converts a new file.
+    """
+    if cur.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+        return
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _json(value: Any) -> str:
@@ -79,6 +99,9 @@ class MetadataStore:
             raise StoreError(f"cannot open the metadata database "
                              f"{self.engine.url.render_as_string(hide_password=True)}: "
                              f"{exc.orig}; {hint}", path=url) from None
+        except BaseException:
+            self.engine.dispose()
+            raise
 
     def close(self) -> None:
         """Release every pooled connection."""

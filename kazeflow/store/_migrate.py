@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from kazeflow import migrations
+from kazeflow import migrations  # type: ignore[attr-defined]  # mapped from migrations/
 from kazeflow.errors import SchemaVersionError
 
 if TYPE_CHECKING:
@@ -29,8 +28,6 @@ REVISIONS = ("0001",)
 HEAD = REVISIONS[-1]
 #: Folder of env.py, script.py.mako and versions/ (the ``kazeflow.migrations`` package).
 SCRIPT_LOCATION = str(Path(migrations.__file__).parent)
-#: How long a first connection may wait while another opener converts SQLite to WAL.
-CONNECT_TIMEOUT_S = 60.0
 
 logger = logging.getLogger(__name__)
 
@@ -84,36 +81,16 @@ def _read_revision_fast(engine: Engine) -> str | None:
     None sends the caller to the slow path, which re-reads carefully under the locks and
     raises any real error.
     """
-    with _connect(engine) as conn:
+    with engine.connect() as conn:
         try:
             return conn.execute(_SELECT_REVISION).scalar()
         except (OperationalError, ProgrammingError):  # no alembic_version table yet
             return None
 
 
-def _connect(engine: Engine) -> Connection:
-    """A connection, retried while another opener turns a new SQLite file to WAL.
-
-    SQLite answers the ``PRAGMA journal_mode = WAL`` that every new connection runs with
-    "database is locked" at once, without waiting on the busy timeout, while another
-    connection is converting the file; it is brief and happens only on first opens.
-    """
-    deadline = time.monotonic() + CONNECT_TIMEOUT_S
-    delay = 0.002
-    while True:
-        try:
-            return engine.connect()
-        except OperationalError as exc:
-            if (engine.dialect.name != "sqlite" or "locked" not in str(exc.orig)
-                    or time.monotonic() > deadline):
-                raise
-        time.sleep(delay)
-        delay = min(delay * 2, 0.05)
-
-
 def _upgrade_locked(engine: Engine) -> None:
     """Re-read the revision and upgrade, holding the process and database locks."""
-    with _PROCESS_LOCK, _connect(engine) as conn:
+    with _PROCESS_LOCK, engine.connect() as conn:
         conn.execution_options(kazeflow_begin="IMMEDIATE")  # SQLite: lock the file now
         with conn.begin():
             if conn.dialect.name == "postgresql":
