@@ -25,20 +25,34 @@ from __future__ import annotations
 
 import ast
 import builtins
-import copy
-import functools
 import importlib.util
 import inspect
 import logging
 import os
 import sys
 import sysconfig
-import textwrap
 import types
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from kazeflow._codeast import (
+    DEFS,
+    SCOPES,
+    assigns,
+    attribute_chains,
+    bytecode_text,
+    code_names,
+    definition_names,
+    first_line,
+    flat_statements,
+    immutable_repr,
+    load_names,
+    normalise,
+    parse_module,
+    parse_source,
+    path_to,
+)
 from kazeflow._hashing import tagged_digest
 
 log = logging.getLogger("kazeflow")
@@ -46,13 +60,10 @@ log = logging.getLogger("kazeflow")
 #: Bump when normalisation changes; every code hash changes with it.
 CODE_HASH_VERSION = 1
 
-_IMMUTABLE_SCALARS = (int, float, complex, str, bytes, bool, type(None))
 #: Attributes describing a module rather than its code (``__name__`` is ``"__main__"``
 #: when a file runs as a script, ``__file__`` moves with the project).
 _MODULE_DUNDERS = frozenset({"__builtins__", "__cached__", "__doc__", "__file__",
                              "__loader__", "__name__", "__package__", "__path__", "__spec__"})
-_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
-_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
 
 
 @dataclass(frozen=True)
@@ -106,168 +117,7 @@ def is_user_module(module_name: str | None) -> bool:
     return not os.path.realpath(file).startswith(_LIBRARY_ROOTS)
 
 
-# ------------------------------------------------------------------ pure helpers on trees
-
-class _StripDocstrings(ast.NodeTransformer):
-    def _strip(self, node: Any) -> Any:
-        self.generic_visit(node)
-        body = node.body
-        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-                and isinstance(body[0].value.value, str):
-            node.body = body[1:] or [ast.Pass()]
-        return node
-
-    visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = visit_Module = _strip
-
-
-def _normalise(node: ast.AST) -> str:
-    """``ast.unparse`` of a docstring-free copy of ``node`` (which is left untouched)."""
-    return ast.unparse(_StripDocstrings().visit(copy.deepcopy(node)))
-
-
-def _parse(source: str) -> ast.Module | None:
-    """Parse a definition's source, also one indented in a block or function."""
-    try:
-        return ast.parse(textwrap.dedent(source))
-    except SyntaxError:  # e.g. a multi-line string less indented than the def
-        pass
-    try:
-        block = ast.parse("if 1:\n" + source).body[0]
-    except SyntaxError:
-        return None
-    return ast.Module(body=block.body, type_ignores=[])  # type: ignore[attr-defined]
-
-
-@functools.lru_cache(maxsize=64)
-def _parse_module(source: str) -> ast.Module:
-    """A module's tree, memoised by its text: every asset of a module reuses one parse.
-    Keyed by content, so an edited file is parsed again; trees are never mutated."""
-    return ast.parse(source)
-
-
-def _load_names(node: ast.AST) -> set[str]:
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)
-            and isinstance(n.ctx, ast.Load)}
-
-
-def _definition_names(tree: ast.Module) -> set[str]:
-    """Names a definition reads where it is defined, not in its body: decorators, defaults."""
-    top = tree.body[0] if tree.body else None
-    scopes = [top] if isinstance(top, _DEFS) else \
-        [n for n in ast.walk(tree) if isinstance(n, ast.Lambda)]
-    names: set[str] = set()
-    for scope in scopes:
-        for expr in [*getattr(scope, "decorator_list", []), *scope.args.defaults,
-                     *(d for d in scope.args.kw_defaults if d is not None)]:
-            names |= _load_names(expr)
-    return names
-
-
-def _attribute_chains(tree: ast.AST) -> list[list[str]]:
-    chains = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute):
-            parts: list[str] = []
-            cur: ast.expr = node
-            while isinstance(cur, ast.Attribute):
-                parts.append(cur.attr)
-                cur = cur.value
-            if isinstance(cur, ast.Name):
-                chains.append([cur.id, *reversed(parts)])
-    return chains
-
-
-def _root_name(node: ast.expr) -> set[str]:
-    """Names a target binds or builds: ``x``, ``a, b``, ``x[k]``, ``x.attr``."""
-    if isinstance(node, ast.Name):
-        return {node.id}
-    if isinstance(node, (ast.Tuple, ast.List)):
-        return set().union(*(_root_name(e) for e in node.elts))
-    if isinstance(node, (ast.Starred, ast.Attribute, ast.Subscript)):
-        return _root_name(node.value)
-    return set()
-
-
-def _assigns(stmt: ast.stmt, name: str) -> bool:
-    """Whether ``stmt`` binds or builds ``name``: ``name = …``, ``name += …``,
-    ``name[k] = …``, ``def name``, ``class name`` or ``name.append(…)``."""
-    if isinstance(stmt, (*_DEFS, ast.ClassDef)):
-        return stmt.name == name
-    if isinstance(stmt, ast.Assign):
-        targets = stmt.targets
-    elif isinstance(stmt, (ast.AnnAssign, ast.AugAssign)):
-        targets = [stmt.target]
-    elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) \
-            and isinstance(stmt.value.func, ast.Attribute):
-        targets = [stmt.value.func.value]
-    else:
-        return False
-    return any(name in _root_name(t) for t in targets)
-
-
-def _flat_statements(body: Iterable[ast.stmt]) -> list[ast.stmt]:
-    """Statements of a block, also inside if/try/with/for blocks, not inside defs."""
-    out: list[ast.stmt] = []
-    for stmt in body:
-        out.append(stmt)
-        if not isinstance(stmt, (*_DEFS, ast.ClassDef)):
-            for field in ("body", "orelse", "finalbody"):
-                out.extend(_flat_statements(getattr(stmt, field, None) or []))
-            for handler in getattr(stmt, "handlers", None) or []:
-                out.extend(_flat_statements(handler.body))
-    return out
-
-
-def _path_to(node: ast.AST, match: Callable[[ast.AST], bool]) -> list[ast.AST] | None:
-    """The nodes from ``node`` (excluded) down to the first one that matches."""
-    for child in ast.iter_child_nodes(node):
-        if match(child):
-            return [child]
-        path = _path_to(child, match)
-        if path is not None:
-            return [child, *path]
-    return None
-
-
-def _first_line(node: ast.AST) -> int:
-    return min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])  # type: ignore[attr-defined]
-
-
-def _code_names(code: types.CodeType) -> set[str]:
-    names = set(code.co_names)
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            names |= _code_names(const)
-    return names
-
-
-def _bytecode_text(code: types.CodeType) -> str:
-    """Last resort for code without source (``exec``, ``python -c``): its bytecode."""
-    consts = [(_bytecode_text(c) if isinstance(c, types.CodeType) else repr(c))
-              for c in code.co_consts]
-    return f"<bytecode {code.co_code.hex()} {consts} {list(code.co_names)}>"
-
-
-def _immutable_repr(value: Any) -> str | None:
-    """Canonical text of an immutable constant (frozensets sorted), else None."""
-    kind = type(value)
-    if kind is int:
-        try:
-            return repr(value)
-        except ValueError:  # more digits than sys.get_int_max_str_digits()
-            return hex(value)
-    if kind in _IMMUTABLE_SCALARS:
-        return repr(value)
-    if kind is not tuple and kind is not frozenset:
-        return None
-    items = [_immutable_repr(v) for v in value]
-    if any(item is None for item in items):
-        return None
-    texts: list[str] = items  # type: ignore[assignment]
-    if kind is frozenset:
-        return f"frozenset({{{', '.join(sorted(texts))}}})" if texts else "frozenset()"
-    return f"({texts[0]},)" if len(texts) == 1 else f"({', '.join(texts)})"
-
+# ------------------------------------------------------------------ live objects
 
 def _unwrap(obj: Any) -> Any:
     """The user function under ``functools.wraps``-style wrappers (``functools.cache``)."""
@@ -313,7 +163,7 @@ def _is_kazeflow_decorator(node: ast.expr, namespace: Mapping[str, Any]) -> bool
 
 def _drop_kazeflow_decorators(tree: ast.Module, namespace: Mapping[str, Any]) -> ast.Module:
     for node in tree.body:
-        if isinstance(node, (*_DEFS, ast.ClassDef)):
+        if isinstance(node, (*DEFS, ast.ClassDef)):
             node.decorator_list = [d for d in node.decorator_list
                                    if not _is_kazeflow_decorator(d, namespace)]
     return tree
@@ -349,12 +199,12 @@ class _Collector:
         namespace: dict[str, Any] = fn.__globals__
         tree = self._parse_source(fn, namespace)
         if tree is None:
-            self.components[key] = _bytecode_text(code)
-            names, chains = sorted(_code_names(code)), []
+            self.components[key] = bytecode_text(code)
+            names, chains = sorted(code_names(code)), []
         else:
-            self.components[key] = _normalise(tree)
-            wanted = _code_names(code) | _definition_names(tree)
-            names, chains = sorted(_load_names(tree) & wanted), _attribute_chains(tree)
+            self.components[key] = normalise(tree)
+            wanted = code_names(code) | definition_names(tree)
+            names, chains = sorted(load_names(tree) & wanted), attribute_chains(tree)
             namespace = {**namespace, **self._local_imports(tree, fn.__module__)}
         self._visit_names(names, chains, namespace, fn.__module__)
         for name, cell in zip(code.co_freevars, fn.__closure__ or (), strict=False):
@@ -381,21 +231,21 @@ class _Collector:
         module = sys.modules.get(cls.__module__)
         namespace = vars(module) if module else {}
         try:
-            tree = _parse(inspect.getsource(cls))
+            tree = parse_source(inspect.getsource(cls))
         except (OSError, TypeError):
             tree = None
         if tree is None:  # made at run time: namedtuple("Point", ...), type(...)
             self._add_assignment(key, cls.__module__, cls.__name__, cls)
             return
         tree = _drop_kazeflow_decorators(tree, namespace)
-        self.components[key] = _normalise(tree)
-        self._visit_names(sorted(_load_names(tree)), _attribute_chains(tree), namespace,
+        self.components[key] = normalise(tree)
+        self._visit_names(sorted(load_names(tree)), attribute_chains(tree), namespace,
                           cls.__module__)
 
     def _parse_source(self, fn: Callable[..., Any], namespace: Mapping[str, Any]
                       ) -> ast.Module | None:
         try:
-            tree = _parse(inspect.getsource(fn))
+            tree = parse_source(inspect.getsource(fn))
         except (OSError, TypeError):
             tree = None
         if tree is None:
@@ -435,7 +285,7 @@ class _Collector:
         if name in _MODULE_DUNDERS or isinstance(value, types.ModuleType) \
                 or key in self.components:
             return
-        text = _immutable_repr(value)
+        text = immutable_repr(value)
         if text is not None:
             self.components[key] = "= " + text
         elif isinstance(value, types.FunctionType):
@@ -458,8 +308,8 @@ class _Collector:
         self.components[key] = ""
         tree = self._module_tree(module_name)
         statements: list[ast.stmt] = []
-        for stmt in _flat_statements(tree.body if tree else []):
-            if _assigns(stmt, name):
+        for stmt in flat_statements(tree.body if tree else []):
+            if assigns(stmt, name):
                 statements.append(stmt)
             elif isinstance(stmt, ast.ImportFrom):
                 source = self._imported_from(stmt, module_name, name)
@@ -506,7 +356,7 @@ class _Collector:
         statements: list[ast.stmt] = []
         for scope in self._enclosing_scopes(fn):
             body = scope.body if isinstance(scope.body, list) else []
-            statements = [s for s in _flat_statements(body) if _assigns(s, name)]
+            statements = [s for s in flat_statements(body) if assigns(s, name)]
             if statements or name in {a.arg for a in ast.walk(scope.args)
                                       if isinstance(a, ast.arg)}:
                 break
@@ -518,11 +368,11 @@ class _Collector:
         first = fn.__code__.co_firstlineno
 
         def is_fn(node: ast.AST) -> bool:
-            return isinstance(node, _SCOPES) and _first_line(node) == first and \
+            return isinstance(node, SCOPES) and first_line(node) == first and \
                 getattr(node, "name", "<lambda>") == fn.__name__
 
-        path = _path_to(tree, is_fn) if tree is not None else None
-        return [n for n in (path or [])[-2::-1] if isinstance(n, _SCOPES)]
+        path = path_to(tree, is_fn) if tree is not None else None
+        return [n for n in (path or [])[-2::-1] if isinstance(n, SCOPES)]
 
     def _set_statements(self, key: str, statements: list[ast.stmt],
                         namespace: Mapping[str, Any], module_name: str, name: str,
@@ -531,16 +381,16 @@ class _Collector:
         if not statements:
             self.components[key] = f"<{type(value).__qualname__} object>"
             return
-        self.components[key] = "\n".join(_normalise(s) for s in statements)
-        names = set().union(*(_load_names(s) for s in statements)) - {name}
-        chains = [c for s in statements for c in _attribute_chains(s)]
+        self.components[key] = "\n".join(normalise(s) for s in statements)
+        names = set().union(*(load_names(s) for s in statements)) - {name}
+        chains = [c for s in statements for c in attribute_chains(s)]
         self._visit_names(sorted(names), chains, namespace, module_name)
 
     def _module_tree(self, module_name: str) -> ast.Module | None:
         if module_name not in self._module_trees:
             module = sys.modules.get(module_name)
             try:
-                self._module_trees[module_name] = _parse_module(inspect.getsource(module))  # type: ignore[arg-type]
+                self._module_trees[module_name] = parse_module(inspect.getsource(module))  # type: ignore[arg-type]
             except (OSError, TypeError, SyntaxError):
                 self._module_trees[module_name] = None
         return self._module_trees[module_name]

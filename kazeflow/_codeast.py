@@ -1,0 +1,178 @@
+"""Pure helpers on Python syntax trees for code fingerprints: parsing definitions,
+normalising them (``ast.unparse`` without docstrings), and finding the names they read
+and the statements that build a name. Nothing here looks at live objects."""
+
+from __future__ import annotations
+
+import ast
+import copy
+import functools
+import textwrap
+import types
+from collections.abc import Callable, Iterable
+from typing import Any
+
+IMMUTABLE_SCALARS = (int, float, complex, str, bytes, bool, type(None))
+DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
+SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+
+
+class _StripDocstrings(ast.NodeTransformer):
+    def _strip(self, node: Any) -> Any:
+        self.generic_visit(node)
+        body = node.body
+        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                and isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]
+        return node
+
+    visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = visit_Module = _strip
+
+
+def normalise(node: ast.AST) -> str:
+    """``ast.unparse`` of a docstring-free copy of ``node`` (which is left untouched)."""
+    return ast.unparse(_StripDocstrings().visit(copy.deepcopy(node)))
+
+
+def parse_source(source: str) -> ast.Module | None:
+    """Parse a definition's source, also one indented in a block or function."""
+    try:
+        return ast.parse(textwrap.dedent(source))
+    except SyntaxError:  # e.g. a multi-line string less indented than the def
+        pass
+    try:
+        block = ast.parse("if 1:\n" + source).body[0]
+    except SyntaxError:
+        return None
+    return ast.Module(body=block.body, type_ignores=[])  # type: ignore[attr-defined]
+
+
+@functools.lru_cache(maxsize=64)
+def parse_module(source: str) -> ast.Module:
+    """A module's tree, memoised by its text: every asset of a module reuses one parse.
+    Keyed by content, so an edited file is parsed again; trees are never mutated."""
+    return ast.parse(source)
+
+
+def load_names(node: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)
+            and isinstance(n.ctx, ast.Load)}
+
+
+def definition_names(tree: ast.Module) -> set[str]:
+    """Names a definition reads where it is defined, not in its body: decorators, defaults."""
+    top = tree.body[0] if tree.body else None
+    scopes = [top] if isinstance(top, DEFS) else \
+        [n for n in ast.walk(tree) if isinstance(n, ast.Lambda)]
+    names: set[str] = set()
+    for scope in scopes:
+        for expr in [*getattr(scope, "decorator_list", []), *scope.args.defaults,
+                     *(d for d in scope.args.kw_defaults if d is not None)]:
+            names |= load_names(expr)
+    return names
+
+
+def attribute_chains(tree: ast.AST) -> list[list[str]]:
+    chains = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute):
+            parts: list[str] = []
+            cur: ast.expr = node
+            while isinstance(cur, ast.Attribute):
+                parts.append(cur.attr)
+                cur = cur.value
+            if isinstance(cur, ast.Name):
+                chains.append([cur.id, *reversed(parts)])
+    return chains
+
+
+def _root_name(node: ast.expr) -> set[str]:
+    """Names a target binds or builds: ``x``, ``a, b``, ``x[k]``, ``x.attr``."""
+    if isinstance(node, ast.Name):
+        return {node.id}
+    if isinstance(node, (ast.Tuple, ast.List)):
+        return set().union(*(_root_name(e) for e in node.elts))
+    if isinstance(node, (ast.Starred, ast.Attribute, ast.Subscript)):
+        return _root_name(node.value)
+    return set()
+
+
+def assigns(stmt: ast.stmt, name: str) -> bool:
+    """Whether ``stmt`` binds or builds ``name``: ``name = …``, ``name += …``,
+    ``name[k] = …``, ``def name``, ``class name`` or ``name.append(…)``."""
+    if isinstance(stmt, (*DEFS, ast.ClassDef)):
+        return stmt.name == name
+    if isinstance(stmt, ast.Assign):
+        targets = stmt.targets
+    elif isinstance(stmt, (ast.AnnAssign, ast.AugAssign)):
+        targets = [stmt.target]
+    elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) \
+            and isinstance(stmt.value.func, ast.Attribute):
+        targets = [stmt.value.func.value]
+    else:
+        return False
+    return any(name in _root_name(t) for t in targets)
+
+
+def flat_statements(body: Iterable[ast.stmt]) -> list[ast.stmt]:
+    """Statements of a block, also inside if/try/with/for blocks, not inside defs."""
+    out: list[ast.stmt] = []
+    for stmt in body:
+        out.append(stmt)
+        if not isinstance(stmt, (*DEFS, ast.ClassDef)):
+            for field in ("body", "orelse", "finalbody"):
+                out.extend(flat_statements(getattr(stmt, field, None) or []))
+            for handler in getattr(stmt, "handlers", None) or []:
+                out.extend(flat_statements(handler.body))
+    return out
+
+
+def path_to(node: ast.AST, match: Callable[[ast.AST], bool]) -> list[ast.AST] | None:
+    """The nodes from ``node`` (excluded) down to the first one that matches."""
+    for child in ast.iter_child_nodes(node):
+        if match(child):
+            return [child]
+        path = path_to(child, match)
+        if path is not None:
+            return [child, *path]
+    return None
+
+
+def first_line(node: ast.AST) -> int:
+    return min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])  # type: ignore[attr-defined]
+
+
+def code_names(code: types.CodeType) -> set[str]:
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= code_names(const)
+    return names
+
+
+def bytecode_text(code: types.CodeType) -> str:
+    """Last resort for code without source (``exec``, ``python -c``): its bytecode."""
+    consts = [(bytecode_text(c) if isinstance(c, types.CodeType) else repr(c))
+              for c in code.co_consts]
+    return f"<bytecode {code.co_code.hex()} {consts} {list(code.co_names)}>"
+
+
+def immutable_repr(value: Any) -> str | None:
+    """Canonical text of an immutable constant (frozensets sorted), else None."""
+    kind = type(value)
+    if kind is int:
+        try:
+            return repr(value)
+        except ValueError:  # more digits than sys.get_int_max_str_digits()
+            return hex(value)
+    if kind in IMMUTABLE_SCALARS:
+        return repr(value)
+    if kind is not tuple and kind is not frozenset:
+        return None
+    items = [immutable_repr(v) for v in value]
+    if any(item is None for item in items):
+        return None
+    texts: list[str] = items  # type: ignore[assignment]
+    if kind is frozenset:
+        return f"frozenset({{{', '.join(sorted(texts))}}})" if texts else "frozenset()"
+    return f"({texts[0]},)" if len(texts) == 1 else f"({', '.join(texts)})"
