@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import importlib.util
 import inspect
 import logging
@@ -32,7 +33,7 @@ import os
 import sys
 import sysconfig
 import types
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,10 +85,14 @@ def fingerprint(fn: Callable[..., Any]) -> CodeFingerprint:
     """Fingerprint ``fn`` and the user code it reaches (see the module docstring)."""
     collector = _Collector(fn.__module__)
     root = collector.add_function(fn)
-    components = dict(sorted(collector.components.items()))
-    digest = tagged_digest("kazeflow.code", CODE_HASH_VERSION, root,
-                           sorted(components.items()))
-    return CodeFingerprint(digest, components)
+    items = tuple(sorted(collector.components.items()))
+    return CodeFingerprint(_code_digest(root, items), dict(items))
+
+
+@functools.lru_cache(maxsize=16384)
+def _code_digest(root: str, items: tuple[tuple[str, str], ...]) -> str:
+    """The code hash of sorted components (memoised: most runs see the same ones)."""
+    return tagged_digest("kazeflow.code", CODE_HASH_VERSION, root, [list(i) for i in items])
 
 
 def _library_roots() -> tuple[str, ...]:
@@ -114,6 +119,11 @@ def is_user_module(module_name: str | None) -> bool:
     file = getattr(module, "__file__", None)
     if file is None:  # __main__ of a notebook, a module built at run time
         return module is not None or module_name == "__main__"
+    return _is_user_file(file)
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_user_file(file: str) -> bool:
     return not os.path.realpath(file).startswith(_LIBRARY_ROOTS)
 
 
@@ -169,6 +179,49 @@ def _drop_kazeflow_decorators(tree: ast.Module, namespace: Mapping[str, Any]) ->
     return tree
 
 
+@dataclass(frozen=True)
+class _FunctionSource:
+    """What a function's own source says: its normalised text, the global names and
+    ``module.attribute`` chains it reads, and the ``from … import`` inside it."""
+
+    text: str
+    names: tuple[str, ...]
+    chains: tuple[tuple[str, ...], ...]
+    imports: tuple[ast.ImportFrom, ...]
+
+
+#: Analyses by code object. A code object never changes and a redefined function gets
+#: a new one, so an entry never goes stale; what the names *resolve to* (globals that a
+#: notebook cell or a reload rebinds) is looked up afresh by every fingerprint.
+_SOURCES: dict[types.CodeType, _FunctionSource] = {}
+_SOURCES_MAX = 100_000
+
+
+def _function_source(fn: Any) -> _FunctionSource:
+    code: types.CodeType = fn.__code__
+    cached = _SOURCES.get(code)
+    if cached is not None:
+        return cached
+    try:
+        tree = parse_source(inspect.getsource(fn))
+    except (OSError, TypeError):
+        tree = None
+    if tree is None:
+        log.debug("no source for %s; hashing its bytecode", fn)
+        result = _FunctionSource(bytecode_text(code), tuple(sorted(code_names(code))), (), ())
+    else:
+        tree = _drop_kazeflow_decorators(tree, fn.__globals__)
+        wanted = code_names(code) | definition_names(tree)
+        result = _FunctionSource(
+            normalise(tree), tuple(sorted(load_names(tree) & wanted)),
+            tuple(tuple(c) for c in attribute_chains(tree)),
+            tuple(n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)))
+    if len(_SOURCES) >= _SOURCES_MAX:
+        _SOURCES.clear()
+    _SOURCES[code] = result
+    return result
+
+
 # ------------------------------------------------------------------ the walk
 
 class _Collector:
@@ -197,15 +250,11 @@ class _Collector:
         self._owners[key] = fn
         code: types.CodeType = fn.__code__
         namespace: dict[str, Any] = fn.__globals__
-        tree = self._parse_source(fn, namespace)
-        if tree is None:
-            self.components[key] = bytecode_text(code)
-            names, chains = sorted(code_names(code)), []
-        else:
-            self.components[key] = normalise(tree)
-            wanted = code_names(code) | definition_names(tree)
-            names, chains = sorted(load_names(tree) & wanted), attribute_chains(tree)
-            namespace = {**namespace, **self._local_imports(tree, fn.__module__)}
+        source = _function_source(fn)
+        self.components[key] = source.text
+        if source.imports:
+            namespace = {**namespace, **self._local_imports(source.imports, fn.__module__)}
+        names, chains = source.names, source.chains
         self._visit_names(names, chains, namespace, fn.__module__)
         for name, cell in zip(code.co_freevars, fn.__closure__ or (), strict=False):
             try:
@@ -242,18 +291,7 @@ class _Collector:
         self._visit_names(sorted(load_names(tree)), attribute_chains(tree), namespace,
                           cls.__module__)
 
-    def _parse_source(self, fn: Callable[..., Any], namespace: Mapping[str, Any]
-                      ) -> ast.Module | None:
-        try:
-            tree = parse_source(inspect.getsource(fn))
-        except (OSError, TypeError):
-            tree = None
-        if tree is None:
-            log.debug("no source for %s; hashing its bytecode", fn)
-            return None
-        return _drop_kazeflow_decorators(tree, namespace)
-
-    def _visit_names(self, names: Iterable[str], chains: list[list[str]],
+    def _visit_names(self, names: Iterable[str], chains: Iterable[Sequence[str]],
                      namespace: Mapping[str, Any], module_name: str) -> None:
         for name in names:
             if name in namespace:
@@ -320,16 +358,16 @@ class _Collector:
         self._set_statements(key, statements, vars(module) if module else {}, module_name,
                              name, value)
 
-    def _local_imports(self, tree: ast.AST, module_name: str) -> dict[str, Any]:
+    def _local_imports(self, imports: Iterable[ast.ImportFrom], module_name: str
+                       ) -> dict[str, Any]:
         """What ``from module import name`` inside a function binds (for user modules):
         local name → object, so that a helper imported late (to break a cycle) is hashed."""
         found: dict[str, Any] = {}
-        for node in ast.walk(tree):
-            source = _import_source(node, module_name) if isinstance(node, ast.ImportFrom) \
-                else None
+        for node in imports:
+            source = _import_source(node, module_name)
             if source is None:
                 continue
-            for alias in node.names:  # type: ignore[attr-defined]
+            for alias in node.names:
                 value = getattr(sys.modules[source], alias.name, None)
                 if value is not None:
                     found[alias.asname or alias.name] = value

@@ -20,6 +20,7 @@ class Evaluator:
         self.prepared = prepared
         self.forced = frozenset(forced)
         self.latest: dict[str, Materialization] = store.metadata.latest(prepared)
+        self._exists: dict[int, bool] = {}
 
     def inputs(self, name: str, versions: Mapping[str, str]) -> AssetInputs:
         """The inputs of ``name`` given the data versions known so far."""
@@ -35,8 +36,13 @@ class Evaluator:
             cache_key=key, cache=item.asset.cache, forced=name in self.forced)
 
     def object_exists(self, record: Materialization) -> bool:
-        return record.data_version is not None and record.size is not None and \
-            self.store.objects.has(record.data_version, record.size)
+        """Whether ``record``'s object is in the store (one stat per record and run)."""
+        known = self._exists.get(record.id)
+        if known is None:
+            known = self._exists[record.id] = record.data_version is not None and \
+                record.size is not None and \
+                self.store.objects.has(record.data_version, record.size)
+        return known
 
     def decide(self, inputs: AssetInputs, explain: bool = False) -> Decision:
         """Decide ``inputs``; with ``explain``, code reasons carry a diff of the code."""
@@ -46,8 +52,9 @@ class Evaluator:
             if last is not None and last.cache_key == inputs.cache_key and \
                     self.object_exists(last):
                 candidates = [last]
-            else:
+            elif last is not None:  # an older materialization may have this key
                 candidates = self.store.metadata.by_cache_key(inputs.cache_key)
+            # never materialized: the key holds the asset's name, so nothing matches
         return decide(
             inputs, candidates, last, self.object_exists,
             old_code=self.store.metadata.code_components if explain else None,

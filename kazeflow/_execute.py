@@ -69,8 +69,7 @@ class SequentialRun:
         self.skipped: dict[str, str] = {}
         self.errors: dict[str, Exception] = {}
         self.batch = WriteBatch(store)
-        self._known_code = store.metadata.known_code_hashes(
-            {p.code.code_hash for p in prepared.values()})
+        self._sent_code: set[str] = set()  # code sources queued once per run
 
     def execute(self) -> RunResult:
         """Run every planned asset that is not fresh; return or raise with the result."""
@@ -215,9 +214,9 @@ class SequentialRun:
                metadata: Mapping[str, Any] | None = None) -> None:
         """Queue the record of one attempt (committed with the batch)."""
         code = self.prepared[inputs.asset_name].code
-        new_code = {} if code.code_hash in self._known_code else {
-            code.code_hash: code.components}
-        self._known_code.add(code.code_hash)
+        new_code = {} if code.code_hash in self._sent_code else {
+            code.code_hash: code.components}  # stored once per hash: insert-if-new
+        self._sent_code.add(code.code_hash)
         ended = time.time()
         assert inputs.cache_key is not None and inputs.upstream_versions is not None
         row = {"run_id": self.run_id, "asset_name": inputs.asset_name,

@@ -162,32 +162,28 @@ class MetadataStore:
             if rows:
                 conn.execute(insert(materializations), rows)
 
-    def known_code_hashes(self, code_hashes: Iterable[str]) -> set[str]:
-        found: set[str] = set()
-        with self.engine.connect() as conn:
-            for chunk in _chunks(list(code_hashes)):
-                found.update(conn.execute(select(code_sources.c.code_hash).where(
-                    code_sources.c.code_hash.in_(chunk))).scalars())
-        return found
-
     def code_components(self, code_hash: str) -> dict[str, str] | None:
         with self.engine.connect() as conn:
             text = conn.execute(select(code_sources.c.components).where(
                 code_sources.c.code_hash == code_hash)).scalar()
         return json.loads(text) if text is not None else None
 
-    def latest(self, asset_names: Iterable[str]) -> dict[str, Materialization]:
-        """The newest successful materialization of each asset that has one."""
+    def latest(self, asset_names: Collection[str]) -> dict[str, Materialization]:
+        """The newest successful materialization of each asset that has one.
+
+        One query for the whole plan: with few names they go in an ``IN`` list; with
+        many, every asset's newest row is read and filtered here (cheaper than binding
+        thousands of parameters).
+        """
         m = materializations
-        found: dict[str, Materialization] = {}
+        wanted = set(asset_names)
+        newest = select(func.max(m.c.id)).where(m.c.status == "materialized")
+        if len(wanted) <= _CHUNK:
+            newest = newest.where(m.c.asset_name.in_(sorted(wanted)))
+        query = select(m).where(m.c.id.in_(newest.group_by(m.c.asset_name)))
         with self.engine.connect() as conn:
-            for chunk in _chunks(list(asset_names)):
-                newest = select(func.max(m.c.id)).where(
-                    m.c.asset_name.in_(chunk), m.c.status == "materialized",
-                ).group_by(m.c.asset_name)
-                for row in conn.execute(select(m).where(m.c.id.in_(newest))):
-                    found[row.asset_name] = _materialization(row)
-        return found
+            return {row.asset_name: _materialization(row) for row in conn.execute(query)
+                    if row.asset_name in wanted}
 
     def by_cache_key(self, cache_key: str) -> list[Materialization]:
         """Successful materializations with ``cache_key``, newest first."""

@@ -34,6 +34,7 @@ class ObjectStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._prefix = f"{root}{os.sep}"
         self.quarantine_dir = root.parent / "quarantine"
 
     def path(self, data_version: str) -> Path:
@@ -42,8 +43,9 @@ class ObjectStore:
 
     def has(self, data_version: str, size: int) -> bool:
         """Whether the object exists with its recorded size: a stat, never a re-hash."""
-        try:
-            return self.path(data_version).stat().st_size == size
+        try:  # a plain string path: this runs once per planned asset
+            return os.stat(f"{self._prefix}{data_version[:2]}{os.sep}{data_version[2:]}"
+                           ).st_size == size
         except OSError:
             return False
 
