@@ -9,8 +9,6 @@ import re
 import types
 from typing import Any, BinaryIO
 
-import cloudpickle
-
 from kazeflow.errors import UnpicklableResultError
 
 PROTOCOL = 5
@@ -46,6 +44,8 @@ def dump_hashed(value: Any, raw: BinaryIO) -> tuple[str, int]:
     """
     if isinstance(value, (io.IOBase, types.GeneratorType)):
         raise unpicklable(value, TypeError(f"cannot pickle '{type(value).__name__}' object"))
+    import cloudpickle  # loaded on the first write, not on import kazeflow
+
     writer = _HashingWriter(raw)
     cloudpickle.dump(value, writer, protocol=PROTOCOL)
     return writer.hexdigest(), writer.size

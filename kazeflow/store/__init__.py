@@ -12,14 +12,16 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kazeflow.errors import KazeflowError, StoreError
 from kazeflow.store import _maintenance
 from kazeflow.store._locks import FileLock
 from kazeflow.store._maintenance import GcReport, VerifyReport
-from kazeflow.store._metadata import MetadataStore
 from kazeflow.store._objects import ObjectStore
+
+if TYPE_CHECKING:  # SQLAlchemy loads only when a store is opened: fast import
+    from kazeflow.store._metadata import MetadataStore
 
 #: Environment variables read by kazeflow (here, and only here).
 ENV_HOME = "KAZEFLOW_HOME"
@@ -82,6 +84,8 @@ class Store:
                 raise StoreError(f"the store folder {self.root} is not writable (a read-only "
                                  "filesystem or missing permissions); choose a writable "
                                  "location or fix its permissions", path=self.root)
+            from kazeflow.store._metadata import MetadataStore
+
             self._objects = ObjectStore(objects_dir)
             self._metadata = MetadataStore(self.database_url)
 
