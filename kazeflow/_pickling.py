@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import pickle
 import re
+import threading
 import types
 from typing import Any, BinaryIO
 
@@ -16,22 +18,46 @@ _CHUNK = 1 << 20
 
 
 class _HashingWriter:
-    """A write-only file that hashes and counts what passes through to ``raw``."""
+    """A write-only file that hashes and counts what passes through to ``raw``.
+
+    Large buffers (numpy arrays arrive as PickleBuffers, written in place) are hashed in
+    a helper thread while the main thread writes them: hashlib and file writes both
+    release the GIL, so a big result costs about max(hash, write), not their sum.
+    """
+
+    _PARALLEL_FROM = 4 << 20  # bytes
 
     def __init__(self, raw: BinaryIO) -> None:
         self._raw = raw
         self._sha = hashlib.sha256()
+        self._hashing: threading.Thread | None = None
         self.size = 0
+        self.large = False
 
     def write(self, data: Any) -> int:
-        # Large buffers (numpy arrays) arrive as PickleBuffers: hashed and written in place.
-        self._sha.update(data)
-        self._raw.write(data)
         n = len(data) if isinstance(data, bytes) else memoryview(data).nbytes
+        self._join()  # updates stay in order
+        if n >= self._PARALLEL_FROM:
+            self.large = True
+            self._hashing = threading.Thread(target=self._sha.update, args=(data,))
+            self._hashing.start()
+        else:
+            self._sha.update(data)
+        try:
+            self._raw.write(data)
+        except BaseException:
+            self._join()
+            raise
         self.size += n
         return n
 
+    def _join(self) -> None:
+        if self._hashing is not None:
+            self._hashing.join()
+            self._hashing = None
+
     def hexdigest(self) -> str:
+        self._join()
         return self._sha.hexdigest()
 
 
@@ -48,6 +74,9 @@ def dump_hashed(value: Any, raw: BinaryIO) -> tuple[str, int]:
 
     writer = _HashingWriter(raw)
     cloudpickle.dump(value, writer, protocol=PROTOCOL)
+    if writer.large:  # flush to disk while the last large buffer is still being hashed
+        raw.flush()
+        os.fsync(raw.fileno())
     return writer.hexdigest(), writer.size
 
 
