@@ -21,6 +21,9 @@ class Evaluator:
         self.forced = frozenset(forced)
         self.latest: dict[str, Materialization] = store.metadata.latest(prepared)
         self._exists: dict[int, bool] = {}
+        #: Data versions this run produced that no object had before: no recorded key
+        #: can contain them, so their downstream needs no lookup by key.
+        self.new_versions: set[str] = set()
 
     def inputs(self, name: str, versions: Mapping[str, str]) -> AssetInputs:
         """The inputs of ``name`` given the data versions known so far."""
@@ -52,7 +55,8 @@ class Evaluator:
             if last is not None and last.cache_key == inputs.cache_key and \
                     self.object_exists(last):
                 candidates = [last]
-            elif last is not None:  # an older materialization may have this key
+            elif last is not None and not any(  # an older materialization may have it
+                    v in self.new_versions for v in (inputs.upstream_versions or {}).values()):
                 candidates = self.store.metadata.by_cache_key(inputs.cache_key)
             # never materialized: the key holds the asset's name, so nothing matches
         return decide(

@@ -185,6 +185,8 @@ class SequentialRun:
                     metadata=context.metadata)
         self.values[item.name] = value
         self.versions[item.name] = pending.data_version
+        if pending.is_new:
+            self.evaluator.new_versions.add(pending.data_version)
         if item.name in self.reused:
             self.reused.remove(item.name)
         self.materialized.append(item.name)

@@ -76,7 +76,8 @@ class ObjectStore:
             except Exception as exc:
                 raise _pickling.unpicklable(value, exc) from exc
             raw.flush()
-            return PendingObject(data_version, size, temp, raw)
+            is_new = _size(self.path(data_version)) is None
+            return PendingObject(data_version, size, temp, raw, is_new)
         except BaseException as exc:
             if raw is not None:
                 raw.close()
@@ -198,6 +199,7 @@ class PendingObject:
     size: int
     temp: Path
     raw: BinaryIO
+    is_new: bool = True  # no object had these bytes when they were written
 
 
 def _write_error(root: Path, exc: OSError) -> StoreError:
