@@ -17,21 +17,27 @@ DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
 SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
 
 
-class _StripDocstrings(ast.NodeTransformer):
-    def _strip(self, node: Any) -> Any:
-        self.generic_visit(node)
-        body = node.body
-        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-                and isinstance(body[0].value.value, str):
-            node.body = body[1:] or [ast.Pass()]
-        return node
-
-    visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = visit_Module = _strip
+_DOC_OWNERS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Module)
 
 
-def normalise(node: ast.AST) -> str:
-    """``ast.unparse`` of a docstring-free copy of ``node`` (which is left untouched)."""
-    return ast.unparse(_StripDocstrings().visit(copy.deepcopy(node)))
+def _strip_docstrings(tree: ast.AST) -> ast.AST:
+    """Remove the docstring of every function, class and module in ``tree``, in place."""
+    for node in ast.walk(tree):
+        if isinstance(node, _DOC_OWNERS):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and \
+                    isinstance(body[0].value, ast.Constant) and \
+                    isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+def normalise(node: ast.AST, *, in_place: bool = False) -> str:
+    """``ast.unparse`` of ``node`` without docstrings.
+
+    ``node`` is left untouched unless ``in_place`` (for a tree nobody else holds).
+    """
+    return ast.unparse(_strip_docstrings(node if in_place else copy.deepcopy(node)))
 
 
 def parse_source(source: str) -> ast.Module | None:

@@ -213,7 +213,7 @@ def _function_source(fn: Any) -> _FunctionSource:
         tree = _drop_kazeflow_decorators(tree, fn.__globals__)
         wanted = code_names(code) | definition_names(tree)
         result = _FunctionSource(
-            normalise(tree), tuple(sorted(load_names(tree) & wanted)),
+            normalise(tree, in_place=True), tuple(sorted(load_names(tree) & wanted)),
             tuple(tuple(c) for c in attribute_chains(tree)),
             tuple(n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)))
     if len(_SOURCES) >= _SOURCES_MAX:
@@ -287,7 +287,7 @@ class _Collector:
             self._add_assignment(key, cls.__module__, cls.__name__, cls)
             return
         tree = _drop_kazeflow_decorators(tree, namespace)
-        self.components[key] = normalise(tree)
+        self.components[key] = normalise(tree, in_place=True)
         self._visit_names(sorted(load_names(tree)), attribute_chains(tree), namespace,
                           cls.__module__)
 

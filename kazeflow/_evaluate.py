@@ -14,6 +14,8 @@ from kazeflow.store import Store
 class Evaluator:
     """Computes cache keys and decisions, with one batched lookup of the latest records."""
 
+    QUERIES_BEFORE_INDEX = 8
+
     def __init__(self, store: Store, prepared: Mapping[str, PreparedAsset],
                  forced: Collection[str] = ()) -> None:
         self.store = store
@@ -24,6 +26,8 @@ class Evaluator:
         #: Data versions this run produced that no object had before: no recorded key
         #: can contain them, so their downstream needs no lookup by key.
         self.new_versions: set[str] = set()
+        self._key_index: dict[str, list[int]] | None = None
+        self._lookups = 0
 
     def inputs(self, name: str, versions: Mapping[str, str]) -> AssetInputs:
         """The inputs of ``name`` given the data versions known so far."""
@@ -47,17 +51,31 @@ class Evaluator:
                 self.store.objects.has(record.data_version, record.size)
         return known
 
-    def decide(self, inputs: AssetInputs, explain: bool = False) -> Decision:
-        """Decide ``inputs``; with ``explain``, code reasons carry a diff of the code."""
+    def by_cache_key(self, cache_key: str, fresh: bool = False) -> list[Materialization]:
+        """Records with ``cache_key``: a query each for the first few, then one index of
+        every key of the plan (a change run looks up hundreds of keys), unless ``fresh``
+        (another process may just have committed it)."""
+        self._lookups += 1
+        if fresh or (self._key_index is None and self._lookups <= self.QUERIES_BEFORE_INDEX):
+            return self.store.metadata.by_cache_key(cache_key)
+        if self._key_index is None:
+            self._key_index = self.store.metadata.key_index(self.prepared)
+        ids = self._key_index.get(cache_key)
+        return self.store.metadata.by_ids(ids) if ids else []
+
+    def decide(self, inputs: AssetInputs, explain: bool = False,
+               fresh: bool = False) -> Decision:
+        """Decide ``inputs``; with ``explain``, code reasons carry a diff of the code;
+        with ``fresh``, records another process just committed are seen."""
         last = self.latest.get(inputs.asset_name)
         candidates: list[Materialization] = []
         if inputs.cache_key is not None and inputs.cache and not inputs.forced:
             if last is not None and last.cache_key == inputs.cache_key and \
                     self.object_exists(last):
                 candidates = [last]
-            elif last is not None and not any(  # an older materialization may have it
-                    v in self.new_versions for v in (inputs.upstream_versions or {}).values()):
-                candidates = self.store.metadata.by_cache_key(inputs.cache_key)
+            elif fresh or (last is not None and not any(  # an older record may have it
+                    v in self.new_versions for v in (inputs.upstream_versions or {}).values())):
+                candidates = self.by_cache_key(inputs.cache_key, fresh)
             # never materialized: the key holds the asset's name, so nothing matches
         return decide(
             inputs, candidates, last, self.object_exists,

@@ -134,12 +134,15 @@ class SequentialRun:
         inputs = self.evaluator.inputs(item.name, self.versions)  # after any repair
         assert inputs.cache_key is not None
         lease = self.store.lease(inputs.cache_key)
-        if not lease.acquire(blocking=False):
+        contended = not lease.acquire(blocking=False)
+        if contended:
             self.batch.flush()  # never wait while holding leases of our own
             lease.acquire()
-            if self._reuse_after_wait(inputs):
-                lease.release()
-                return
+        # A lease file we did not create means another run took this key before us:
+        # it may have materialized it since we decided.
+        if (contended or not lease.created) and self._reuse_after_wait(inputs):
+            lease.release()
+            return
         try:
             self._execute(item, inputs, kwargs, lease)
         except BaseException:
@@ -147,8 +150,9 @@ class SequentialRun:
             raise
 
     def _reuse_after_wait(self, inputs: AssetInputs) -> bool:
-        """Another process held this key's lease: reuse what it made, if it did."""
-        decision = self.evaluator.decide(inputs)
+        """Another run held this key's lease: reuse what it made, if it did."""
+        self.evaluator.latest.pop(inputs.asset_name, None)  # it may have a newer one now
+        decision = self.evaluator.decide(inputs, fresh=True)
         if decision.state != FRESH or decision.reuse is None:
             return False
         log.info("asset %r: reusing the materialization a concurrent run just made",

@@ -25,10 +25,17 @@ class FileLock:
         self.path = path
         self._mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
         self._fd: int | None = None
+        #: Whether the last acquire created the lock file (nobody had used it before).
+        self.created = False
 
     def acquire(self, blocking: bool = True) -> bool:
         """Take the lock; without ``blocking``, return False instead of waiting."""
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+            self.created = True
+        except FileExistsError:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            self.created = False
         try:
             fcntl.flock(fd, self._mode if blocking else self._mode | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -193,6 +193,27 @@ class MetadataStore:
         with self.engine.connect() as conn:
             return [_materialization(row) for row in conn.execute(query)]
 
+    def key_index(self, asset_names: Collection[str]) -> dict[str, list[int]]:
+        """cache_key → ids of the successful records of ``asset_names`` (newest first)."""
+        m = materializations
+        wanted = set(asset_names)
+        query = select(m.c.cache_key, m.c.id, m.c.asset_name).where(
+            m.c.status == "materialized").order_by(m.c.id.desc())
+        index: dict[str, list[int]] = {}
+        with self.engine.connect() as conn:
+            for key, record_id, name in conn.execute(query):
+                if name in wanted:
+                    index.setdefault(key, []).append(record_id)
+        return index
+
+    def by_ids(self, ids: Sequence[int]) -> list[Materialization]:
+        """Records by id, in the order given."""
+        m = materializations
+        with self.engine.connect() as conn:
+            rows = {r.id: _materialization(r) for r in conn.execute(
+                select(m).where(m.c.id.in_(list(ids))))}
+        return [rows[i] for i in ids if i in rows]
+
     def history(self, asset_names: Sequence[str] | None, limit: int | None) -> list[
             Materialization]:
         m = materializations
