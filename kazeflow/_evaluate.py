@@ -22,7 +22,7 @@ class Evaluator:
         self.prepared = prepared
         self.forced = frozenset(forced)
         self.latest: dict[str, Materialization] = store.metadata.latest(prepared)
-        self._exists: dict[int, bool] = {}
+        self._exists: dict[str, bool] = {}
         #: Data versions this run produced that no object had before: no recorded key
         #: can contain them, so their downstream needs no lookup by key.
         self.new_versions: set[str] = set()
@@ -43,13 +43,18 @@ class Evaluator:
             cache_key=key, cache=item.asset.cache, forced=name in self.forced)
 
     def object_exists(self, record: Materialization) -> bool:
-        """Whether ``record``'s object is in the store (one stat per record and run)."""
-        known = self._exists.get(record.id)
+        """Whether ``record``'s object is in the store (one stat per object and run)."""
+        if record.data_version is None or record.size is None:
+            return False
+        known = self._exists.get(record.data_version)
         if known is None:
-            known = self._exists[record.id] = record.data_version is not None and \
-                record.size is not None and \
-                self.store.objects.has(record.data_version, record.size)
+            known = self._exists[record.data_version] = self.store.objects.has(
+                record.data_version, record.size)
         return known
+
+    def forget(self, data_version: str) -> None:
+        """Stat this object again next time (it was found missing or corrupt)."""
+        self._exists.pop(data_version, None)
 
     def by_cache_key(self, cache_key: str, fresh: bool = False) -> list[Materialization]:
         """Records with ``cache_key``: a query each for the first few, then one index of

@@ -203,6 +203,7 @@ class SequentialRun:
             self.values[name] = self.store.objects.load(self.versions[name])
         except (IntegrityError, ObjectNotFoundError) as exc:
             log.warning("asset %r: %s; materializing it again", name, exc)
+            self.evaluator.forget(self.versions[name])
             self._materialize(self.prepared[name].asset)
             if name not in self.values:
                 raise _UpstreamFailed(name) from None
