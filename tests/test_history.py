@@ -55,3 +55,13 @@ def test_load_newest_any_past_version_by_prefix_or_id(store):
         flow.load("number", version="zzzz")
     with pytest.raises(ObjectNotFoundError, match="has no materialization.*run the flow"):
         flow.load("never_defined")
+
+
+def test_record_fields_follow_the_table_columns():
+    import dataclasses
+
+    from kazeflow.results import Materialization
+    from kazeflow.store._models import materializations
+
+    assert [c.name for c in materializations.columns] == [
+        f.name for f in dataclasses.fields(Materialization)]

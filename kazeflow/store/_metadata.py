@@ -73,14 +73,20 @@ def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
+def _decode(text: str | None) -> Any:
+    return {} if not text or text == "{}" else json.loads(text)
+
+
 def _materialization(row: Any) -> Materialization:
+    """A record from a full row of ``materializations`` (its columns are the record's
+    fields, in order; a test keeps them so)."""
+    (id_, run_id, asset_name, cache_key, code_hash, config_hash, config, upstream,
+     data_version, size, started_at, ended_at, duration, status, forced, error,
+     user_metadata) = row
     return Materialization(
-        id=row.id, run_id=row.run_id, asset_name=row.asset_name, cache_key=row.cache_key,
-        code_hash=row.code_hash, config_hash=row.config_hash, config=json.loads(row.config),
-        upstream_versions=json.loads(row.upstream_versions), data_version=row.data_version,
-        size=row.size, started_at=row.started_at, ended_at=row.ended_at,
-        duration=row.duration, status=row.status, forced=bool(row.forced), error=row.error,
-        user_metadata=json.loads(row.user_metadata) if row.user_metadata else {})
+        id_, run_id, asset_name, cache_key, code_hash, config_hash, _decode(config),
+        _decode(upstream), data_version, size, started_at, ended_at, duration, status,
+        bool(forced), error, _decode(user_metadata))
 
 
 class MetadataStore:
