@@ -76,6 +76,7 @@ class Store:
             try:
                 self.root.mkdir(mode=self.mode, parents=True, exist_ok=True)
                 objects_dir.mkdir(mode=self.mode, exist_ok=True)
+                (self.root / "leases").mkdir(mode=self.mode, exist_ok=True)
             except OSError as exc:
                 raise StoreError(f"cannot create the store folder {self.root}: "
                                  f"{exc.strerror}; choose a writable location", path=self.root
@@ -115,9 +116,8 @@ class Store:
 
     def lease(self, cache_key: str) -> FileLock:
         """An exclusive lease on one cache key (not yet acquired)."""
-        leases = self.root / "leases"
-        leases.mkdir(mode=self.mode, exist_ok=True)
-        return FileLock(leases / f"{cache_key}.lock")
+        self.objects  # noqa: B018 - opens the store, which creates leases/
+        return FileLock(self.root / "leases" / f"{cache_key}.lock")
 
     def verify(self) -> VerifyReport:
         """Re-hash every object; report missing, corrupt and orphaned objects.

@@ -105,8 +105,11 @@ class ObjectStore:
                 if _size(final) == item.size:
                     item.temp.unlink()
                 else:
-                    final.parent.mkdir(mode=0o700, exist_ok=True)
-                    os.replace(item.temp, final)
+                    try:
+                        os.replace(item.temp, final)
+                    except FileNotFoundError:  # first object of this objects/ab folder
+                        final.parent.mkdir(mode=0o700, exist_ok=True)
+                        os.replace(item.temp, final)
                     folders.add(final.parent)
             if group:
                 _syncfs(self.root)  # type: ignore[misc]
