@@ -34,10 +34,10 @@ def branches(calls, broken=True):
         return source + 1
 
 
-def test_failure_stops_downstream_and_keeps_independent_branches(store):
+def test_failure_stops_downstream_and_keeps_independent_branches(any_store):
     calls = []
     branches(calls)
-    flow = Flow(["after_bad", "good"], store=store)
+    flow = Flow(["after_bad", "good"], store=any_store)
     with pytest.raises(FlowRunError) as info:
         flow.run()
     err = info.value
@@ -55,20 +55,20 @@ def test_failure_stops_downstream_and_keeps_independent_branches(store):
     assert flow.status()["bad"].state == "missing"
 
 
-def test_fixing_the_asset_reruns_only_the_failed_part(store):
+def test_fixing_the_asset_reruns_only_the_failed_part(any_store):
     calls = []
     branches(calls)
-    flow = Flow(["after_bad", "good"], store=store)
+    flow = Flow(["after_bad", "good"], store=any_store)
     with pytest.raises(FlowRunError):
         flow.run()
     calls.clear()
     branches(calls, broken=False)
-    result = Flow(["after_bad", "good"], store=store).run()
+    result = Flow(["after_bad", "good"], store=any_store).run()
     assert calls == ["bad", "after_bad"] and result["after_bad"] == 6.0
     assert set(result.reused) == {"source", "good"}
 
 
-def test_unpicklable_result_names_asset_and_type_and_stores_nothing(store):
+def test_unpicklable_result_names_asset_and_type_and_stores_nothing(any_store):
     @asset
     def holder():
         return {"lock": threading.Lock()}
@@ -84,7 +84,7 @@ def test_unpicklable_result_names_asset_and_type_and_stores_nothing(store):
         handles.append(open(__file__))
         return handles[-1]
 
-    flow = Flow(["holder", "stream", "handle"], store=store)
+    flow = Flow(["holder", "stream", "handle"], store=any_store)
     with pytest.raises(FlowRunError) as info:
         flow.run()
     handles[0].close()
@@ -92,26 +92,26 @@ def test_unpicklable_result_names_asset_and_type_and_stores_nothing(store):
     assert "asset 'holder'" in message and "'_thread.lock'" in message
     assert "asset 'stream'" in message and "instead of a generator" in message
     assert "asset 'handle'" in message and "not an open file" in message
-    objects = store.root / "objects"
+    objects = any_store.root / "objects"
     assert [p for p in objects.rglob("*") if p.is_file()] == []
     assert all(m.status == "failed" for m in flow.history())
 
 
-def test_an_asset_that_runs_a_flow_is_refused(store):
+def test_an_asset_that_runs_a_flow_is_refused(any_store):
     @asset
     def inner():
         return 1
 
     @asset
     def outer():
-        return Flow(["inner"], store=store).run()["inner"]
+        return Flow(["inner"], store=any_store).run()["inner"]
 
     with pytest.raises(FlowRunError, match="RecursiveRunError: asset 'outer' called Flow.run"):
-        Flow(["outer"], store=store).run()
+        Flow(["outer"], store=any_store).run()
     assert issubclass(RecursiveRunError, KazeflowError)
 
 
-def test_keyboard_interrupt_records_the_run_as_interrupted(store):
+def test_keyboard_interrupt_records_the_run_as_interrupted(any_store):
     @asset
     def done():
         return 1
@@ -120,7 +120,7 @@ def test_keyboard_interrupt_records_the_run_as_interrupted(store):
     def stopped(done):
         raise KeyboardInterrupt
 
-    flow = Flow(["stopped"], store=store)
+    flow = Flow(["stopped"], store=any_store)
     with pytest.raises(KeyboardInterrupt):
         flow.run()
     assert flow.runs()[0].status == "interrupted"

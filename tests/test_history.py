@@ -12,9 +12,9 @@ def numbered():
         return config.get("n", 0)
 
 
-def test_history_records_every_materialization_with_its_facts(store):
+def test_history_records_every_materialization_with_its_facts(any_store):
     numbered()
-    flow = Flow(["number"], store=store)
+    flow = Flow(["number"], store=any_store)
     first = flow.run(config={"number": {"n": 1}})
     second = flow.run(config={"number": {"n": 2}})
     history = flow.history("number")
@@ -29,9 +29,9 @@ def test_history_records_every_materialization_with_its_facts(store):
     assert flow.history(limit=1) == [newest]
 
 
-def test_runs_are_listed_newest_first_with_counts(store):
+def test_runs_are_listed_newest_first_with_counts(any_store):
     numbered()
-    flow = Flow(["number"], store=store)
+    flow = Flow(["number"], store=any_store)
     a = flow.run()
     b = flow.run()
     runs = flow.runs()
@@ -41,9 +41,9 @@ def test_runs_are_listed_newest_first_with_counts(store):
     assert flow.runs(limit=1)[0].run_id == b.run_id
 
 
-def test_load_newest_any_past_version_by_prefix_or_id(store):
+def test_load_newest_any_past_version_by_prefix_or_id(any_store):
     numbered()
-    flow = Flow(["number"], store=store)
+    flow = Flow(["number"], store=any_store)
     flow.run(config={"number": {"n": 1}})
     flow.run(config={"number": {"n": 2}})
     old, new = flow.history("number")[1], flow.history("number")[0]

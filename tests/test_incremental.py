@@ -25,10 +25,10 @@ def chain(calls, multiplier_default=1):
         return sum(doubled)
 
 
-def test_second_run_executes_nothing(store):
+def test_second_run_executes_nothing(any_store):
     calls = []
     chain(calls)
-    flow = Flow(["report"], store=store)
+    flow = Flow(["report"], store=any_store)
     first = flow.run()
     assert first["report"] == 12 and calls == ["raw", "doubled", "report"]
     second = flow.run()
@@ -37,10 +37,10 @@ def test_second_run_executes_nothing(store):
     assert second["report"] == 12 and dict(second) == dict(first)
 
 
-def test_config_change_reruns_the_asset_and_its_downstream_only(store):
+def test_config_change_reruns_the_asset_and_its_downstream_only(any_store):
     calls = []
     chain(calls)
-    flow = Flow(["report"], store=store)
+    flow = Flow(["report"], store=any_store)
     flow.run()
     calls.clear()
     result = flow.run(config={"doubled": {"factor": 3}})
@@ -50,7 +50,7 @@ def test_config_change_reruns_the_asset_and_its_downstream_only(store):
     assert calls == [] and result["report"] == 12
 
 
-def test_identical_bytes_from_a_rerun_upstream_spare_the_downstream(store):
+def test_identical_bytes_from_a_rerun_upstream_spare_the_downstream(any_store):
     calls = []
 
     @asset
@@ -63,7 +63,7 @@ def test_identical_bytes_from_a_rerun_upstream_spare_the_downstream(store):
         calls.append("summary")
         return source["rows"] * 10
 
-    flow = Flow(["summary"], store=store)
+    flow = Flow(["summary"], store=any_store)
     flow.run()
 
     @asset  # new code, same bytes: early cut-off
@@ -72,7 +72,7 @@ def test_identical_bytes_from_a_rerun_upstream_spare_the_downstream(store):
         return dict(rows=3)
 
     calls.clear()
-    result = Flow(["summary"], store=store).run()
+    result = Flow(["summary"], store=any_store).run()
     assert calls == ["source v2"] and result.reused == ("summary",)
     assert result.materialized == ("source",)
 
@@ -82,11 +82,11 @@ def test_identical_bytes_from_a_rerun_upstream_spare_the_downstream(store):
         return {"rows": 4}
 
     calls.clear()
-    result = Flow(["summary"], store=store).run()
+    result = Flow(["summary"], store=any_store).run()
     assert calls == ["source v3", "summary"] and result["summary"] == 40
 
 
-def test_cache_false_always_runs_but_cutoff_spares_downstream(store):
+def test_cache_false_always_runs_but_cutoff_spares_downstream(any_store):
     calls = []
 
     @asset(cache=False)
@@ -99,7 +99,7 @@ def test_cache_false_always_runs_but_cutoff_spares_downstream(store):
         calls.append("greeting")
         return f"good {clock}"
 
-    flow = Flow(["greeting"], store=store)
+    flow = Flow(["greeting"], store=any_store)
     flow.run()
     calls.clear()
     result = flow.run()
@@ -109,10 +109,10 @@ def test_cache_false_always_runs_but_cutoff_spares_downstream(store):
     assert [r.kind for r in statuses["clock"].reasons] == ["cache_disabled"]
 
 
-def test_force_true_reexecutes_everything_and_is_recorded(store):
+def test_force_true_reexecutes_everything_and_is_recorded(any_store):
     calls = []
     chain(calls)
-    flow = Flow(["report"], store=store)
+    flow = Flow(["report"], store=any_store)
     flow.run()
     calls.clear()
     result = flow.run(force=True)
@@ -123,10 +123,10 @@ def test_force_true_reexecutes_everything_and_is_recorded(store):
     assert all(m.forced and m.run_id == result.run_id for m in newest)
 
 
-def test_force_one_asset_keeps_downstream_when_its_bytes_are_unchanged(store):
+def test_force_one_asset_keeps_downstream_when_its_bytes_are_unchanged(any_store):
     calls = []
     chain(calls)
-    flow = Flow(["report"], store=store)
+    flow = Flow(["report"], store=any_store)
     flow.run()
     calls.clear()
     result = flow.run(force=["doubled"])
@@ -135,7 +135,7 @@ def test_force_one_asset_keeps_downstream_when_its_bytes_are_unchanged(store):
         flow.run(force=["dubled"])
 
 
-def test_force_one_asset_reruns_downstream_when_its_bytes_change(store):
+def test_force_one_asset_reruns_downstream_when_its_bytes_change(any_store):
     state = {"n": 0}
 
     @asset(cache=True)
@@ -147,13 +147,13 @@ def test_force_one_asset_reruns_downstream_when_its_bytes_change(store):
     def shown(counter):
         return f"#{counter}"
 
-    flow = Flow(["shown"], store=store)
+    flow = Flow(["shown"], store=any_store)
     assert flow.run()["shown"] == "#1"
     result = flow.run(force=["counter"])
     assert result.materialized == ("counter", "shown") and result["shown"] == "#2"
 
 
-def test_asset_objects_as_deps_and_explicit_assets(store):
+def test_asset_objects_as_deps_and_explicit_assets(any_store):
     @asset
     def base():
         return 2
@@ -163,7 +163,7 @@ def test_asset_objects_as_deps_and_explicit_assets(store):
         return base + 1
 
     registry.clear()  # only the explicit objects remain
-    assert Flow(assets=[top], store=store).run()["top"] == 3
+    assert Flow(assets=[top], store=any_store).run()["top"] == 3
 
 
 class Tracked:
@@ -198,9 +198,9 @@ def tracked_chain(calls):
         return Tracked("third")
 
 
-def test_fresh_runs_unpickle_nothing_until_a_value_is_read(store):
+def test_fresh_runs_unpickle_nothing_until_a_value_is_read(any_store):
     tracked_chain([])
-    flow = Flow(["third"], store=store)
+    flow = Flow(["third"], store=any_store)
     flow.run()
     Tracked.loads.clear()
     result = flow.run()
@@ -210,11 +210,11 @@ def test_fresh_runs_unpickle_nothing_until_a_value_is_read(store):
     assert Tracked.loads == {"third": 1}  # loaded once, then kept
 
 
-def test_only_the_inputs_of_executing_assets_are_loaded(store):
+def test_only_the_inputs_of_executing_assets_are_loaded(any_store):
     calls = []
     tracked_chain(calls)
-    Flow(["third"], store=store).run()
+    Flow(["third"], store=any_store).run()
     Tracked.loads.clear()
     calls.clear()
-    Flow(["third"], store=store).run(force=["third"])
+    Flow(["third"], store=any_store).run(force=["third"])
     assert calls == ["third"] and Tracked.loads == {"second": 1}

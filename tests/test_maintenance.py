@@ -20,77 +20,77 @@ def versions_flow(store):
     return Flow(["length"], store=store)
 
 
-def test_verify_reports_missing_corrupt_and_orphaned(store):
-    flow = versions_flow(store)
+def test_verify_reports_missing_corrupt_and_orphaned(any_store):
+    flow = versions_flow(any_store)
     flow.run(config={"value": {"n": 1}})
-    report = store.verify()
+    report = any_store.verify()
     assert report.ok and report.checked == 2 and not report.orphaned
     value_dv = flow.history("value")[0].data_version
     length_dv = flow.history("length")[0].data_version
-    path = store.objects.path(value_dv)
+    path = any_store.objects.path(value_dv)
     raw = bytearray(path.read_bytes())
     raw[10] ^= 0x20  # one flipped byte
     path.write_bytes(bytes(raw))
-    store.objects.path(length_dv).unlink()
-    orphan, _ = store.objects.put(["nobody refers to me"])
-    report = store.verify()
+    any_store.objects.path(length_dv).unlink()
+    orphan, _ = any_store.objects.put(["nobody refers to me"])
+    report = any_store.verify()
     assert not report.ok
     assert report.corrupt == (value_dv,) and not path.exists()  # quarantined
     assert report.missing == {length_dv: ("length",)}
     assert report.orphaned == (orphan,)
     result = flow.run(config={"value": {"n": 1}})
     assert set(result.materialized) == {"value", "length"}
-    assert store.verify().ok
+    assert any_store.verify().ok
 
 
-def test_gc_keeps_the_newest_records_and_frees_the_rest(store):
-    flow = versions_flow(store)
+def test_gc_keeps_the_newest_records_and_frees_the_rest(any_store):
+    flow = versions_flow(any_store)
     for n in range(4):
         flow.run(config={"value": {"n": n}})
     assert len(flow.history("value")) == 4
-    dry = store.gc(keep_last=2, dry_run=True)
+    dry = any_store.gc(keep_last=2, dry_run=True)
     # two old records of each asset go; the length records all share one object
     assert dry.dry_run and dry.records_removed == 4 and len(flow.history("value")) == 4
-    report = store.gc(keep_last=2)
+    report = any_store.gc(keep_last=2)
     assert (report.records_removed, report.objects_removed) == (4, 2)
     assert report.bytes_after < report.bytes_before and report.bytes_freed > 0
     assert dry.bytes_after == report.bytes_after
     assert [m.config["n"] for m in flow.history("value")] == [3, 2]
-    assert store.verify().ok
+    assert any_store.verify().ok
     assert flow.load("value").endswith("3") and flow.run(config={"value": {"n": 3}}).reused
 
 
-def test_gc_by_age_always_keeps_the_newest_success(store):
-    flow = versions_flow(store)
+def test_gc_by_age_always_keeps_the_newest_success(any_store):
+    flow = versions_flow(any_store)
     flow.run(config={"value": {"n": 1}})
     flow.run(config={"value": {"n": 2}})
     time.sleep(0.05)
-    report = store.gc(older_than=0)
+    report = any_store.gc(older_than=0)
     # value n=1 and the first length record go; both length records share one object
     assert (report.records_removed, report.objects_removed) == (2, 1)
     assert [m.config["n"] for m in flow.history("value")] == [2]
     assert flow.status(config={"value": {"n": 2}})["length"].state == "fresh"
 
 
-def test_gc_removes_orphans_and_stale_temps_but_not_live_ones(store):
-    flow = versions_flow(store)
+def test_gc_removes_orphans_and_stale_temps_but_not_live_ones(any_store):
+    flow = versions_flow(any_store)
     flow.run()
-    orphan, _ = store.objects.put("orphan")
-    stale = store.objects.root / "dead.partial"
+    orphan, _ = any_store.objects.put("orphan")
+    stale = any_store.objects.root / "dead.partial"
     stale.write_bytes(b"half an object")
     old = time.time() - 3600
     os.utime(stale, (old, old))
-    fresh_temp = store.objects.root / "young.partial"
+    fresh_temp = any_store.objects.root / "young.partial"
     fresh_temp.write_bytes(b"being written")
-    report = store.gc()
+    report = any_store.gc()
     assert report.objects_removed == 1 and report.temp_files_removed == 1
-    assert not store.objects.path(orphan).exists() and not stale.exists()
+    assert not any_store.objects.path(orphan).exists() and not stale.exists()
     assert fresh_temp.exists()  # younger than the grace period: maybe a live writer
-    assert store.verify().ok
+    assert any_store.verify().ok
 
 
 @pytest.mark.parametrize("kwargs", [{"keep_last": 0}, {"keep_last": 1.5},
                                     {"older_than": -1}])
-def test_gc_refuses_bad_arguments(store, kwargs):
+def test_gc_refuses_bad_arguments(any_store, kwargs):
     with pytest.raises(KazeflowError, match="gc\\("):
-        store.gc(**kwargs)
+        any_store.gc(**kwargs)

@@ -23,9 +23,9 @@ def states(flow, **kwargs):
     return {name: s.state for name, s in flow.status(**kwargs).items()}
 
 
-def test_never_materialized_then_fresh(store):
+def test_never_materialized_then_fresh(any_store):
     pipeline()
-    flow = Flow(["total"], store=store)
+    flow = Flow(["total"], store=any_store)
     statuses = flow.status()
     assert {n: s.state for n, s in statuses.items()} == {
         "raw": "missing", "scaled": "stale", "total": "stale"}
@@ -38,9 +38,9 @@ def test_never_materialized_then_fresh(store):
     assert fresh.last is not None and fresh.cache_key == fresh.last.cache_key
 
 
-def test_config_change_is_explained_with_old_and_new_config(store):
+def test_config_change_is_explained_with_old_and_new_config(any_store):
     pipeline()
-    flow = Flow(["total"], store=store)
+    flow = Flow(["total"], store=any_store)
     flow.run()
     statuses = flow.status(config={"scaled": {"factor": 5}})
     assert states(flow, config={"scaled": {"factor": 5}}) == {
@@ -51,12 +51,12 @@ def test_config_change_is_explained_with_old_and_new_config(store):
     assert [r.kind for r in statuses["total"].reasons] == ["upstream_stale"]
 
 
-def test_upstream_change_names_the_upstream_and_its_versions(store):
+def test_upstream_change_names_the_upstream_and_its_versions(any_store):
     pipeline()
-    flow = Flow(["total"], store=store)
+    flow = Flow(["total"], store=any_store)
     flow.run()
     old_raw = flow.history("raw")[0].data_version
-    Flow(["scaled"], store=store).run(config={"scaled": {"factor": 3}})
+    Flow(["scaled"], store=any_store).run(config={"scaled": {"factor": 3}})
     statuses = flow.status(config={"scaled": {"factor": 3}})
     reason = statuses["total"].reasons[0]
     assert statuses["scaled"].state == "fresh" and statuses["total"].state == "stale"
@@ -66,9 +66,9 @@ def test_upstream_change_names_the_upstream_and_its_versions(store):
     assert flow.history("raw")[0].data_version == old_raw
 
 
-def test_code_change_reason_carries_hashes_and_a_diff(store):
+def test_code_change_reason_carries_hashes_and_a_diff(any_store):
     pipeline()
-    flow = Flow(["total"], store=store)
+    flow = Flow(["total"], store=any_store)
     flow.run()
 
     registry.clear()
@@ -78,7 +78,7 @@ def test_code_change_reason_carries_hashes_and_a_diff(store):
     def total(scaled):
         return sum(scaled) + 1
 
-    reason = Flow(["total"], store=store).status()["total"].reasons[0]
+    reason = Flow(["total"], store=any_store).status()["total"].reasons[0]
     assert reason.kind == "code_changed"
     assert reason.details["old_code_hash"] != reason.details["new_code_hash"]
     assert any(name.endswith("total") for name in reason.details["changed"])
@@ -86,24 +86,24 @@ def test_code_change_reason_carries_hashes_and_a_diff(store):
     assert "+    return sum(scaled) + 1\n" in reason.details["diff"]
 
 
-def test_missing_object_is_reported_and_rematerialized(store):
+def test_missing_object_is_reported_and_rematerialized(any_store):
     pipeline()
-    flow = Flow(["total"], store=store)
+    flow = Flow(["total"], store=any_store)
     flow.run()
     record = flow.history("scaled")[0]
-    store.objects.path(record.data_version).unlink()
+    any_store.objects.path(record.data_version).unlink()
     statuses = flow.status()
     assert statuses["scaled"].state == "missing"
     assert statuses["scaled"].reasons[0].kind == "object_missing"
     assert str(statuses["scaled"].reasons[0]) == "stored object missing or corrupt"
     result = flow.run()
     assert result.materialized == ("scaled",) and result.reused == ("raw", "total")
-    assert store.objects.path(record.data_version).exists()
+    assert any_store.objects.path(record.data_version).exists()
 
 
-def test_status_agrees_with_what_run_then_does(store):
+def test_status_agrees_with_what_run_then_does(any_store):
     pipeline()
-    flow = Flow(["total"], store=store)
+    flow = Flow(["total"], store=any_store)
     flow.run()
     for config in ({"scaled": {"factor": 4}}, {"scaled": {"factor": 4}}, None):
         predicted = states(flow, config=config)
