@@ -1,0 +1,202 @@
+"""Store-level commands: they need only the store, never a TARGET.
+
+``history``, ``runs``, ``show``, ``verify``, ``gc`` and ``db current|upgrade``; the
+``kazeflow`` group in :mod:`kazeflow.cli` registers them.
+"""
+
+from __future__ import annotations
+
+import os
+
+import click
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from kazeflow import _cli_format as fmt
+from kazeflow._cli_input import InputError, import_target
+from kazeflow._cli_options import echo_json, json_option, store_option
+from kazeflow.errors import KazeflowError
+from kazeflow.flow import Flow
+from kazeflow.store import Store
+from kazeflow.store._migrate import HEAD, REVISIONS, current_revision
+
+
+@click.command()
+@click.argument("asset", required=False)
+@click.option("-n", "--limit", type=click.IntRange(min=1), metavar="N",
+              help="At most N records.")
+@store_option
+@json_option
+def history(asset: str | None, limit: int | None, store: Store, as_json: bool) -> None:
+    """List materializations of ASSET (or of all assets), newest first.
+
+    Failed attempts are listed too. Needs only the store, not a TARGET.
+    """
+    if asset is not None:
+        records = Flow([], store=store).history(asset, limit)
+    else:  # Flow.history(None) means "the planned assets": the store alone has no plan
+        records = store.metadata.history(None, limit)
+    if as_json:
+        echo_json(records)
+    elif not records:
+        what = f"asset {asset!r}" if asset else "any asset"
+        click.echo(f"no materializations of {what} in {store.root}", err=True)
+    else:
+        click.echo(fmt.history_table(records))
+
+
+@click.command()
+@click.option("-n", "--limit", type=click.IntRange(min=1), metavar="N",
+              help="At most N runs.")
+@store_option
+@json_option
+def runs(limit: int | None, store: Store, as_json: bool) -> None:
+    """List runs with their status and counts, newest first."""
+    records = Flow([], store=store).runs(limit)
+    if as_json:
+        echo_json(records)
+    else:
+        click.echo(fmt.runs_table(records))
+
+
+@click.command()
+@click.argument("asset")
+@click.option("--version", "version", metavar="V",
+              help="A data version, or a unique prefix of one (default: the newest).")
+@click.option("-t", "--target", metavar="TARGET",
+              help="Import TARGET first, when the value's classes are defined there.")
+@store_option
+@json_option
+def show(asset: str, version: str | None, target: str | None, store: Store,
+         as_json: bool) -> None:
+    """Show one materialization of ASSET and a short repr of its value.
+
+    The value is loaded and hash-verified; its classes must be importable (--target).
+    """
+    if target is not None:
+        import_target(target)
+    record = store.metadata.find_version(asset, version)
+    try:
+        value = Flow([], store=store).load(asset, record.id)
+    except KazeflowError:
+        raise
+    except Exception as exc:  # unpickling: a class or module this process lacks
+        raise InputError(f"cannot unpickle the value of {asset!r}: {type(exc).__name__}: "
+                         f"{exc}; pass --target with the module or file that defines its "
+                         "types") from exc
+    if as_json:
+        echo_json({"materialization": record, "value_repr": fmt.short_repr(value)})
+        return
+    click.echo("\n".join(fmt.materialization_lines(record)))
+    click.echo(f"{click.style('value'.ljust(16), bold=True)}{fmt.short_repr(value)}")
+
+
+@click.command()
+@store_option
+@json_option
+def verify(store: Store, as_json: bool) -> None:
+    """Re-hash every stored object; exit 1 if any is missing or corrupt.
+
+    Corrupt objects are quarantined, so the next run re-materializes their assets.
+    """
+    report = store.verify()
+    if as_json:
+        echo_json({**fmt.jsonable(report), "ok": report.ok})
+    else:
+        click.echo(f"checked {report.checked} objects: {len(report.corrupt)} corrupt, "
+                   f"{len(report.missing)} missing, {len(report.orphaned)} orphaned")
+        for dv in report.corrupt:
+            click.echo(f"{fmt.styled('corrupt', 'missing')}   {dv}  (quarantined)")
+        for dv, assets in report.missing.items():
+            click.echo(f"{fmt.styled('missing')}   {dv}  (assets: {', '.join(assets)})")
+        for dv in report.orphaned:
+            click.echo(f"orphaned  {dv}  (no record refers to it; gc removes it)")
+    if not report.ok:
+        raise click.ClickException(
+            f"{len(report.corrupt)} corrupt and {len(report.missing)} missing objects in "
+            f"{store.root}; the next run re-materializes the assets that need them")
+
+
+@click.command()
+@click.option("--keep-last", type=click.IntRange(min=1), metavar="N",
+              help="Keep the newest N records of each asset.")
+@click.option("--older-than", type=click.FloatRange(min=0), metavar="SECONDS",
+              help="Delete records that ended more than SECONDS ago.")
+@click.option("--dry-run", is_flag=True, help="Report what would go; delete nothing.")
+@store_option
+@json_option
+def gc(keep_last: int | None, older_than: float | None, dry_run: bool, store: Store,
+       as_json: bool) -> None:
+    """Delete old records and the objects nothing refers to any more.
+
+    Without --keep-last or --older-than only unreferenced objects and stale temp files
+    go. The newest successful record of every asset is always kept.
+    """
+    report = store.gc(keep_last=keep_last, older_than=older_than, dry_run=dry_run)
+    if as_json:
+        echo_json({**fmt.jsonable(report), "bytes_freed": report.bytes_freed})
+        return
+    verb = "would remove" if dry_run else "removed"
+    click.echo(f"gc {verb} {report.records_removed} records, {report.objects_removed} "
+               f"objects and {report.temp_files_removed} temp files")
+    click.echo(f"objects: {fmt.size(report.bytes_before)} before, "
+               f"{fmt.size(report.bytes_after)} after ({fmt.size(report.bytes_freed)} "
+               f"{'to free' if dry_run else 'freed'})")
+
+
+@click.group()
+def db() -> None:
+    """Inspect or upgrade the schema of the metadata database."""
+
+
+@db.command()
+@store_option
+def current(store: Store) -> None:
+    """Print the database's schema revision and whether it is the head."""
+    revision = _schema_revision(store)
+    where = make_url(store.database_url).render_as_string(hide_password=True)
+    if revision is None:
+        click.echo(f"{where}: no schema yet (head is {HEAD}; any command creates it)")
+    elif revision == HEAD:
+        click.echo(f"{where}: revision {revision} (head)")
+    elif revision not in REVISIONS:
+        raise click.ClickException(
+            f"{where}: revision {revision!r} is unknown to this kazeflow (its head is "
+            f"{HEAD}): a newer kazeflow wrote it; upgrade kazeflow")
+    else:
+        click.echo(f"{where}: revision {revision} (head is {HEAD}; run: kazeflow db upgrade)")
+
+
+@db.command()
+@store_option
+def upgrade(store: Store) -> None:
+    """Bring the database's schema to the head revision (opening a store does it too)."""
+    before = _schema_revision(store)
+    store.metadata  # noqa: B018 - opening the store upgrades it (or refuses a newer one)
+    if before == HEAD:
+        click.echo(f"already at head revision {HEAD}")
+    else:
+        click.echo(f"upgraded from revision {before or 'none'} to {HEAD}")
+
+
+def _schema_revision(store: Store) -> str | None:
+    """The schema revision, read without upgrading (the library has no such call yet)."""
+    url = make_url(store.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and not os.path.exists(
+            url.database):
+        return None
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return current_revision(conn)
+    except SQLAlchemyError as exc:
+        raise InputError(f"cannot read the schema revision of "
+                         f"{url.render_as_string(hide_password=True)}: "
+                         f"{getattr(exc, 'orig', None) or exc}") from exc
+    finally:
+        engine.dispose()
+
+
+#: The commands above, in the order ``kazeflow --help`` lists them (alphabetical).
+COMMANDS = (db, gc, history, runs, show, verify)
