@@ -84,7 +84,7 @@ class SequentialRun:
                     self._step(item)
             finally:
                 self.batch.flush()  # even when interrupted: finished work stays
-            status = "failed" if self.failed else "succeeded"
+            status = "failed" if self.failed or self.skipped else "succeeded"
         except KeyboardInterrupt:
             status, error = "interrupted", "interrupted (KeyboardInterrupt)"
             raise
@@ -102,7 +102,7 @@ class SequentialRun:
             failed=self.failed, skipped=self.skipped, duration=time.time() - started,
             order=tuple(a.name for a in self.plan))
         log.info("run %s: %s", self.run_id[:8], result.summary())
-        if self.failed:
+        if self.failed or self.skipped:
             raise FlowRunError(_failure_message(self.failed, self.skipped), result=result,
                                errors=self.errors)
         return result
@@ -124,8 +124,6 @@ class SequentialRun:
         self._materialize(item)
 
     def _materialize(self, item: Asset) -> None:
-        if self.batch.due():
-            self.batch.flush()
         try:
             kwargs = {name: self._value(name) for name in item.inputs}
         except _UpstreamFailed as exc:
@@ -158,7 +156,8 @@ class SequentialRun:
         log.info("asset %r: reusing the materialization a concurrent run just made",
                  inputs.asset_name)
         self.versions[inputs.asset_name] = decision.reuse.data_version  # type: ignore[assignment]
-        self.reused.append(inputs.asset_name)
+        if inputs.asset_name not in self.reused:
+            self.reused.append(inputs.asset_name)
         return True
 
     def _execute(self, item: Asset, inputs: AssetInputs, kwargs: dict[str, Any],
@@ -179,7 +178,6 @@ class SequentialRun:
             return
         finally:
             _current_asset.reset(token)
-        self.batch.hold_off_gc()
         try:
             pending = self.store.objects.write(value)
         except UnpicklableResultError as exc:
@@ -205,8 +203,13 @@ class SequentialRun:
             log.warning("asset %r: %s; materializing it again", name, exc)
             self.evaluator.forget(self.versions[name])
             self._materialize(self.prepared[name].asset)
-            if name not in self.values:
-                raise _UpstreamFailed(name) from None
+            if name not in self.values:  # another run re-made it meanwhile: load theirs
+                if name in self.failed or name in self.skipped:
+                    raise _UpstreamFailed(name) from None
+                try:
+                    self.values[name] = self.store.objects.load(self.versions[name])
+                except (IntegrityError, ObjectNotFoundError):
+                    raise _UpstreamFailed(name) from None
         return self.values[name]
 
     def _fail(self, item: Asset, inputs: AssetInputs, started: float, exc: Exception,
@@ -241,7 +244,7 @@ class SequentialRun:
 
 def _failure_message(failed: Mapping[str, str], skipped: Mapping[str, str]) -> str:
     parts = [f"asset {name!r} failed: {error}" for name, error in failed.items()]
-    text = "; ".join(parts)
+    text = "; ".join(parts) or "an upstream value could not be produced"
     if skipped:
         text += f" ({len(skipped)} downstream not run: {', '.join(map(repr, skipped))})"
     return text + "; fix it and run again: what succeeded is kept (see .result)"

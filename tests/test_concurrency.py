@@ -260,9 +260,6 @@ def test_gc_in_a_loop_never_breaks_a_concurrent_run(tmp_path):
 OFFSET_CHANGED = {"g_scaled": {"m": 0}, "g_offset": {"o": 1}}
 
 
-@pytest.mark.xfail(strict=True, reason="_value's repair path: when it waits for the lease "
-                   "and reuses what another run re-made, it never loads the value, so the "
-                   "downstream asset is skipped and the run still reports success")
 def test_an_upstream_lost_and_remade_by_another_run_still_feeds_the_downstream(tmp_path):
     root, release, aside = tmp_path / "store", tmp_path / "release", tmp_path / "aside"
     spec = {"store": str(root), "flow": "gc", "config": OFFSET_CHANGED,

@@ -358,8 +358,6 @@ def long_second_asset(root: Path) -> Child:
     return child
 
 
-@pytest.mark.xfail(strict=True, reason="group commit keeps s_first's row pending while "
-                   "s_second runs: a kill loses finished work (see _batch.WriteBatch)")
 def test_an_asset_finished_before_a_long_one_survives_a_kill(tmp_path):
     root = tmp_path / "store"
     with long_second_asset(root) as child:
@@ -368,8 +366,6 @@ def test_an_asset_finished_before_a_long_one_survives_a_kill(tmp_path):
     assert committed_by(root, child.pid) == {"s_first"}
 
 
-@pytest.mark.xfail(strict=True, reason="group commit holds the shared gc lock while "
-                   "s_second runs: gc waits for the whole asset")
 def test_gc_is_not_held_off_by_a_run_busy_in_a_long_asset(tmp_path):
     root = tmp_path / "store"
     with long_second_asset(root) as child, opened("slow", root) as flow:
