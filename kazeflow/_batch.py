@@ -26,13 +26,13 @@ log = logging.getLogger("kazeflow")
 class WriteBatch:
     """Pending objects, rows and the leases that guard them, flushed together.
 
-    A timer flushes a batch ``MAX_AGE`` after its first item even while the next asset
-    is still running, so a kill never loses more than that much finished work, and the
-    leases and gc lock are never held across a long asset. Thread-safe.
+    A timer thread flushes a batch ``MAX_AGE`` after its first item, while the run goes
+    on with its next asset: a kill never loses more than that much finished work, and
+    leases and the gc lock are never held across a long asset. Thread-safe.
     """
 
     MAX_ITEMS = 256
-    MAX_AGE = 0.02  # seconds
+    MAX_AGE = 0.05  # seconds
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -40,67 +40,73 @@ class WriteBatch:
         self._rows: list[dict[str, Any]] = []
         self._code: dict[str, Mapping[str, str]] = {}
         self._leases: list[FileLock] = []
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()  # guards the lists: held only briefly
+        self._io_lock = threading.Lock()  # one flush at a time, in queue order
         self._timer: threading.Timer | None = None
         self._error: BaseException | None = None
 
     def add(self, row: dict[str, Any], obj: PendingObject | None,
             code: Mapping[str, Mapping[str, str]], lease: FileLock) -> None:
         """Queue one materialization record (and its object); the batch owns ``lease``."""
+        self._raise_timer_error()
         with self._lock:
-            self._raise_timer_error()
             self._rows.append(row)
             if obj is not None:
                 self._objects.append(obj)
             self._code.update(code)
             self._leases.append(lease)
-            if len(self._rows) >= self.MAX_ITEMS:
-                self.flush()
-            elif self._timer is None:
+            full = len(self._rows) >= self.MAX_ITEMS
+            if not full and self._timer is None:
                 self._timer = threading.Timer(self.MAX_AGE, self._flush_on_timer)
                 self._timer.daemon = True
                 self._timer.start()
+        if full:
+            self.flush()
 
     def flush(self) -> None:
-        """Make the objects durable and visible, then commit their rows.
+        """Make the queued objects durable and visible, then commit their rows.
 
-        gc is held off (shared gc lock) from publishing the objects to committing the
-        rows, so it never removes an object whose row is about to point at it.
+        Returns once everything queued before the call is committed (also what a timer
+        flush was committing). gc is held off (shared gc lock) from publishing the
+        objects to committing the rows, so it never removes an object whose row is about
+        to point at it. The run's thread may queue more meanwhile.
         """
-        with self._lock:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-            self._raise_timer_error()
-            if not self._rows and not self._leases:
-                return
-            hold = self.store.writing()
-            hold.acquire()
-            try:
-                if self._objects:
-                    self.store.objects.commit(self._objects)
-                    self._objects = []
-                if self._rows:
-                    self.store.metadata.record(
-                        self._rows, code=self._code,
-                        new_objects=[(r["data_version"], r["size"]) for r in self._rows
-                                     if r["data_version"] is not None])
-            finally:
-                hold.release()
-                self.store.objects.discard(self._objects)  # left only if commit failed
-                self._objects, self._rows, self._code = [], [], {}
-                for lease in self._leases:
-                    lease.release()
-                self._leases = []
+        with self._io_lock:
+            with self._lock:
+                if self._timer is not None:
+                    self._timer.cancel()
+                    self._timer = None
+                objects, rows, code, leases = self._objects, self._rows, self._code, \
+                    self._leases
+                self._objects, self._rows, self._code, self._leases = [], [], {}, []
+            if rows or leases:
+                self._commit(objects, rows, code, leases)
+        self._raise_timer_error()
+
+    def _commit(self, objects: list[PendingObject], rows: list[dict[str, Any]],
+                code: Mapping[str, Mapping[str, str]], leases: list[FileLock]) -> None:
+        hold = self.store.writing()
+        hold.acquire()
+        try:
+            if objects:
+                self.store.objects.commit(objects)
+                objects = []
+            if rows:
+                self.store.metadata.record(
+                    rows, code=code, new_objects=[(r["data_version"], r["size"])
+                                                  for r in rows if r["data_version"]])
+        finally:
+            hold.release()
+            self.store.objects.discard(objects)  # left only if commit failed
+            for lease in leases:
+                lease.release()
 
     def _flush_on_timer(self) -> None:
-        with self._lock:
-            self._timer = None
-            try:
-                self.flush()
-            except BaseException as exc:  # surfaces in the run's thread at its next call
-                log.error("flushing finished materializations failed: %s", exc)
-                self._error = exc
+        try:
+            self.flush()
+        except BaseException as exc:  # surfaces in the run's thread at its next call
+            log.error("flushing finished materializations failed: %s", exc)
+            self._error = exc
 
     def _raise_timer_error(self) -> None:
         if self._error is not None:
