@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import fcntl
+import itertools
 import logging
 import os
+import secrets
 import sys
+import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,7 +66,7 @@ class ObjectStore:
             UnpicklableResultError: ``value`` cannot be pickled (nothing is left behind).
             StoreError: the store cannot be written (disk full, read-only).
         """
-        temp = self.root / f"{uuid.uuid4().hex}{TEMP_SUFFIX}"
+        temp = Path(f"{self._prefix}{_temp_name()}")
         raw = None
         try:
             raw = open(temp, "wb")
@@ -203,6 +205,16 @@ class PendingObject:
     temp: Path
     raw: BinaryIO
     is_new: bool = True  # no object had these bytes when they were written
+
+
+_TEMP_COUNTER = itertools.count()
+_TEMP_TAG = secrets.token_hex(6)  # with the pid: unique across hosts sharing a store
+
+
+def _temp_name() -> str:
+    """A temp file name unique across processes and threads, without a syscall each."""
+    return (f"{_TEMP_TAG}-{os.getpid()}-{threading.get_ident()}-{next(_TEMP_COUNTER)}"
+            f"{TEMP_SUFFIX}")
 
 
 def _write_error(root: Path, exc: OSError) -> StoreError:
