@@ -1,9 +1,11 @@
 """The command line's view of the library's ``logging`` records, and run progress.
 
 The library logs under the ``kazeflow`` logger: the run summary at INFO, each asset it
-materializes at DEBUG (``materializing 'x': reasons``). :class:`TerminalLog` prints
-records at or above its threshold on stderr and, on a terminal, keeps a one-line progress
-display (assets done / total, current asset, elapsed) fed by those DEBUG records.
+materializes or reuses at DEBUG, each record tagged with a ``kazeflow_event``
+(``materializing``, ``reused``, ``run_finished``) and the ``asset_name``.
+:class:`TerminalLog` prints records at or above its threshold on stderr and, on a
+terminal, keeps a one-line progress display (assets done / total, current asset,
+elapsed) fed by those events.
 """
 
 from __future__ import annotations
@@ -20,8 +22,6 @@ from typing import TextIO
 import click
 
 LOGGER = "kazeflow"
-_MATERIALIZING = "materializing %r: %s"  # the library's DEBUG message for one asset
-_SUMMARY = "run %s: %s"  # its INFO message at the end of a run
 _LEVEL_STYLES = {logging.WARNING: ("warning", "yellow"), logging.ERROR: ("error", "red"),
                  logging.DEBUG: ("debug", "blue")}
 
@@ -40,9 +40,10 @@ class TerminalLog(logging.Handler):
         """Print ``record`` if it reaches the threshold; feed it to the progress line."""
         try:
             progress = self._progress
-            if progress is not None and record.msg == _MATERIALIZING and record.args:
-                progress.start_asset(str(record.args[0]))  # type: ignore[index]
-            elif progress is not None and record.msg == _SUMMARY:
+            event = getattr(record, "kazeflow_event", None)
+            if progress is not None and event in ("materializing", "reused"):
+                progress.see_asset(record.asset_name, running=event == "materializing")  # type: ignore[attr-defined]
+            elif progress is not None and event == "run_finished":
                 with self._draw_lock:
                     self._clear()
                     progress.current = None  # the run is over: the summary replaces it
@@ -104,10 +105,13 @@ class _Progress:
         self.current: str | None = None
         self.done = 0
 
-    def start_asset(self, name: str) -> None:
-        self.current = name
-        if name in self.asset_names:
-            self.done = max(self.done, self.asset_names.index(name))
+    def see_asset(self, name: str, running: bool) -> None:
+        """An asset starts materializing (``running``) or was reused (done at once)."""
+        self.done += 0 if running else 1
+        if running:
+            if self.current is not None:
+                self.done += 1  # the previous one finished
+            self.current = name
 
     def line(self) -> str:
         elapsed = time.monotonic() - self.started

@@ -33,10 +33,7 @@ def history(asset: str | None, limit: int | None, store: Store, as_json: bool) -
 
     Failed attempts are listed too. Needs only the store, not a TARGET.
     """
-    if asset is not None:
-        records = Flow([], store=store).history(asset, limit)
-    else:  # Flow.history(None) means "the planned assets": the store alone has no plan
-        records = store.metadata.history(None, limit)
+    records = store.history(asset, limit)
     if as_json:
         echo_json(records)
     elif not records:
@@ -76,9 +73,9 @@ def show(asset: str, version: str | None, target: str | None, store: Store,
     """
     if target is not None:
         import_target(target)
-    record = store.metadata.find_version(asset, version)
+    record = store.materialization(asset, version)
     try:
-        value = Flow([], store=store).load(asset, record.id)
+        value = store.load(asset, record.id)
     except KazeflowError:
         raise
     except Exception as exc:  # unpickling: a class or module this process lacks

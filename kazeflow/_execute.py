@@ -101,7 +101,8 @@ class SequentialRun:
             self.values, materialized=tuple(self.materialized), reused=tuple(self.reused),
             failed=self.failed, skipped=self.skipped, duration=time.time() - started,
             order=tuple(a.name for a in self.plan))
-        log.info("run %s: %s", self.run_id[:8], result.summary())
+        log.info("run %s: %s", self.run_id[:8], result.summary(),
+                 extra={"kazeflow_event": "run_finished", "run_id": self.run_id})
         if self.failed or self.skipped:
             raise FlowRunError(_failure_message(self.failed, self.skipped), result=result,
                                errors=self.errors)
@@ -119,8 +120,11 @@ class SequentialRun:
             assert decision.reuse is not None and decision.reuse.data_version is not None
             self.versions[item.name] = decision.reuse.data_version
             self.reused.append(item.name)
+            log.debug("reusing %r", item.name,
+                      extra={"kazeflow_event": "reused", "asset_name": item.name})
             return
-        log.debug("materializing %r: %s", item.name, "; ".join(map(str, decision.reasons)))
+        log.debug("materializing %r: %s", item.name, "; ".join(map(str, decision.reasons)),
+                  extra={"kazeflow_event": "materializing", "asset_name": item.name})
         self._materialize(item)
 
     def _materialize(self, item: Asset) -> None:

@@ -38,7 +38,6 @@ from kazeflow._cli_options import (
     target_argument,
 )
 from kazeflow._cli_store import COMMANDS
-from kazeflow.assets import registry
 from kazeflow.errors import FlowRunError, KazeflowError
 from kazeflow.results import RunResult
 from kazeflow.store import Store
@@ -194,8 +193,7 @@ def graph(target: str, selection: tuple[str, ...], config_file: str | None, form
     """
     flow = plan_flow(target, selection, store)
     statuses = flow.status(read_config(config_file))
-    assets = registry.snapshot()
-    planned = [assets[name] for name in flow.asset_names]
+    planned = list(flow.assets)
     click.echo(fmt.mermaid(planned, statuses) if format_ == "mermaid"
                else fmt.dot(planned, statuses))
 

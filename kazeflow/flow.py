@@ -54,6 +54,11 @@ class Flow:
         self.store = Store.coerce(store)
 
     @property
+    def assets(self) -> tuple[Asset, ...]:
+        """The planned assets in execution order."""
+        return tuple(self._plan)
+
+    @property
     def asset_names(self) -> tuple[str, ...]:
         """The planned assets in execution order."""
         return tuple(a.name for a in self._plan)
@@ -112,12 +117,13 @@ class Flow:
             asset_name: one asset (any name in the store); ``None`` for every planned one.
             limit: at most this many records.
         """
-        names = [asset_name] if asset_name is not None else list(self.asset_names)
-        return self.store.metadata.history(names, limit)
+        if asset_name is not None:
+            return self.store.history(asset_name, limit)
+        return self.store.metadata.history(list(self.asset_names), limit)
 
     def runs(self, limit: int | None = None) -> list[Run]:
         """Run records of the store, newest first."""
-        return self.store.metadata.runs(limit)
+        return self.store.runs(limit)
 
     def load(self, asset_name: str, version: str | int | None = None) -> Any:
         """Load a stored value of ``asset_name``, verifying its hash first.
@@ -130,9 +136,7 @@ class Flow:
             ObjectNotFoundError: no such materialization, or its object is gone.
             IntegrityError: the object's bytes are corrupt (it is quarantined).
         """
-        record = self.store.metadata.find_version(asset_name, version)
-        assert record.data_version is not None
-        return self.store.objects.load(record.data_version)
+        return self.store.load(asset_name, version)
 
     def _forced(self, force: bool | Sequence[str]) -> set[str]:
         if force is True:

@@ -218,3 +218,16 @@ def test_only_the_inputs_of_executing_assets_are_loaded(any_store):
     calls.clear()
     Flow(["third"], store=any_store).run(force=["third"])
     assert calls == ["third"] and Tracked.loads == {"second": 1}
+
+
+def test_runs_report_each_asset_through_logging_events(any_store, caplog):
+    calls = []
+    chain(calls)
+    flow = Flow(["report"], store=any_store)
+    flow.run()
+    with caplog.at_level("DEBUG", logger="kazeflow"):
+        flow.run(config={"doubled": {"factor": 5}})
+    events = [(r.kazeflow_event, getattr(r, "asset_name", None)) for r in caplog.records
+              if hasattr(r, "kazeflow_event")]
+    assert events == [("reused", "raw"), ("materializing", "doubled"),
+                      ("materializing", "report"), ("run_finished", None)]

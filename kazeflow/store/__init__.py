@@ -21,6 +21,7 @@ from kazeflow.store._maintenance import GcReport, VerifyReport
 from kazeflow.store._objects import ObjectStore
 
 if TYPE_CHECKING:  # SQLAlchemy loads only when a store is opened: fast import
+    from kazeflow.results import Materialization, Run
     from kazeflow.store._metadata import MetadataStore
 
 #: Environment variables read by kazeflow (here, and only here).
@@ -118,6 +119,41 @@ class Store:
         """An exclusive lease on one cache key (not yet acquired)."""
         self.objects  # noqa: B018 - opens the store, which creates leases/
         return FileLock(self.root / "leases" / f"{cache_key}.lock")
+
+    def history(self, asset_name: str | None = None, limit: int | None = None
+                ) -> list[Materialization]:
+        """Materialization records (successful and failed), newest first.
+
+        Args:
+            asset_name: one asset; ``None`` for every asset in the store.
+            limit: at most this many records.
+        """
+        return self.metadata.history(None if asset_name is None else [asset_name], limit)
+
+    def runs(self, limit: int | None = None) -> list[Run]:
+        """Run records, newest first (a dead process's ``running`` run is ``abandoned``)."""
+        return self.metadata.runs(limit)
+
+    def materialization(self, asset_name: str, version: str | int | None = None
+                        ) -> Materialization:
+        """One successful record of ``asset_name``: the newest, a data version (or a
+        unique prefix of one), or a record id.
+
+        Raises:
+            ObjectNotFoundError: none matches, or a prefix matches several.
+        """
+        return self.metadata.find_version(asset_name, version)
+
+    def load(self, asset_name: str, version: str | int | None = None) -> Any:
+        """The value of :meth:`materialization`, verified against its hash first.
+
+        Raises:
+            ObjectNotFoundError: no such materialization, or its object is gone.
+            IntegrityError: the object's bytes are corrupt (it is quarantined).
+        """
+        record = self.materialization(asset_name, version)
+        assert record.data_version is not None
+        return self.objects.load(record.data_version)
 
     def verify(self) -> VerifyReport:
         """Re-hash every object; report missing, corrupt and orphaned objects.
