@@ -43,7 +43,7 @@ from typing import Any
 
 import cloudpickle
 
-from kazeflow import Config, Flow, asset
+from kazeflow import Config, Flow, Store, asset
 from kazeflow.assets import Asset
 
 TESTS_DIR = Path(__file__).resolve().parent
@@ -206,6 +206,16 @@ DIAMOND_CONFIG = {"d_source": {"n": 12}, "d_right": {"k": 3}}
 def make_flow(kind: str, store: Any) -> Flow:
     """The flow ``kind`` on ``store``, independent of the global registry."""
     return Flow(assets=FLOWS[kind], store=store)
+
+
+@contextlib.contextmanager
+def opened(kind: str, root: Path) -> Iterator[Any]:
+    """The flow ``kind`` on the store at ``root``, closed afterwards."""
+    flow = make_flow(kind, Store(root))
+    try:
+        yield flow
+    finally:
+        flow.store.close()
 
 
 def digest(value: Any) -> str:

@@ -28,25 +28,21 @@ from typing import Any
 
 import _flows
 import pytest
-from _flows import LOG_ENV, NAP_ENV, Child, check_store, digest, make_flow, read_log
-
-from kazeflow.store import Store
+from _flows import (
+    LOG_ENV,
+    NAP_ENV,
+    Child,
+    check_store,
+    digest,
+    opened,
+    read_log,
+)
 
 SLOW = [a.name for a in _flows.FLOWS["slow"]]
 SLOW_VALUES = {"s_first": [1, 2, 3], "s_second": [10, 20, 30], "s_third": [101, 102, 103],
                "s_fourth": 366}
 SLOW_DIGESTS = {name: digest(value) for name, value in SLOW_VALUES.items()}
 NAP = "0.3"
-
-
-@contextlib.contextmanager
-def opened(kind: str, root: Path) -> Iterator[Any]:
-    """The flow ``kind`` on the store at ``root``, closed afterwards."""
-    flow = make_flow(kind, Store(root))
-    try:
-        yield flow
-    finally:
-        flow.store.close()
 
 
 @contextlib.contextmanager

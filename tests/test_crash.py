@@ -25,9 +25,7 @@ from typing import Any
 
 import _flows
 import pytest
-from _flows import DIAMOND_CONFIG, Child, check_store, digest, make_flow
-
-from kazeflow.store import Store
+from _flows import DIAMOND_CONFIG, Child, check_store, digest, opened
 
 DIAMOND = [a.name for a in _flows.FLOWS["diamond"]]
 #: A later config that changes d_right, so d_right, d_joined and d_report re-run.
@@ -42,16 +40,6 @@ ANY_FLUSH = "|".join(sorted(FLUSHES))
 
 
 # ---------------------------------------------------------------- helpers
-
-@contextlib.contextmanager
-def opened(kind: str, root: Path) -> Iterator[Any]:
-    """The flow ``kind`` on the store at ``root``, closed afterwards."""
-    flow = make_flow(kind, Store(root))
-    try:
-        yield flow
-    finally:
-        flow.store.close()
-
 
 @contextlib.contextmanager
 def object_reads(objects_dir: Path) -> Iterator[list[Path]]:
