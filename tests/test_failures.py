@@ -5,7 +5,6 @@ import threading
 import pytest
 
 from kazeflow import Flow, FlowRunError, KazeflowError, asset
-from kazeflow.errors import RecursiveRunError
 
 
 def branches(calls, broken=True):
@@ -95,20 +94,6 @@ def test_unpicklable_result_names_asset_and_type_and_stores_nothing(any_store):
     objects = any_store.root / "objects"
     assert [p for p in objects.rglob("*") if p.is_file()] == []
     assert all(m.status == "failed" for m in flow.history())
-
-
-def test_an_asset_that_runs_a_flow_is_refused(any_store):
-    @asset
-    def inner():
-        return 1
-
-    @asset
-    def outer():
-        return Flow(["inner"], store=any_store).run()["inner"]
-
-    with pytest.raises(FlowRunError, match="RecursiveRunError: asset 'outer' called Flow.run"):
-        Flow(["outer"], store=any_store).run()
-    assert issubclass(RecursiveRunError, KazeflowError)
 
 
 def test_keyboard_interrupt_records_the_run_as_interrupted(any_store):
