@@ -46,8 +46,10 @@ class WriteBatch:
         self._error: BaseException | None = None
 
     def add(self, row: dict[str, Any], obj: PendingObject | None,
-            code: Mapping[str, Mapping[str, str]], lease: FileLock) -> None:
-        """Queue one materialization record (and its object); the batch owns ``lease``."""
+            code: Mapping[str, Mapping[str, str]], lease: FileLock,
+            hold: FileLock | None = None) -> None:
+        """Queue one materialization record (and its object); the batch owns ``lease``
+        and ``hold`` (a gc lock guarding an object a worker process already committed)."""
         self._raise_timer_error()
         with self._lock:
             self._rows.append(row)
@@ -55,6 +57,8 @@ class WriteBatch:
                 self._objects.append(obj)
             self._code.update(code)
             self._leases.append(lease)
+            if hold is not None:
+                self._leases.append(hold)
             full = len(self._rows) >= self.MAX_ITEMS
             if not full and self._timer is None:
                 self._timer = threading.Timer(self.MAX_AGE, self._flush_on_timer)

@@ -1,46 +1,51 @@
-"""Executing a run: decide each planned asset, run the stale ones, record everything."""
+"""Executing a run: a scheduler in this process decides each planned asset as soon as its
+upstreams are done, hands the stale ones to an executor, and records everything.
+
+The parent alone decides (the same code as ``status``) and writes metadata; executors
+only call asset functions. With the sequential executor every call completes at once, so
+assets run one by one in plan order: one scheduling code path for every executor.
+"""
 
 from __future__ import annotations
 
-import contextvars
+import collections
+import concurrent.futures
 import functools
+import heapq
 import logging
 import os
 import socket
 import time
-import traceback
 import uuid
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from kazeflow._batch import WriteBatch
 from kazeflow._evaluate import Evaluator
 from kazeflow._prepare import PreparedAsset
+from kazeflow._tasks import Outcome, call_local, call_remote, current_asset, remote_payload
 from kazeflow.assets import Asset
-from kazeflow.context import AssetContext
 from kazeflow.errors import (
     FlowRunError,
     IntegrityError,
+    KazeflowError,
     ObjectNotFoundError,
     RecursiveRunError,
-    UnpicklableResultError,
+    WorkerDiedError,
 )
+from kazeflow.executors import Executor, SequentialExecutor
 from kazeflow.freshness import FRESH, AssetInputs
 from kazeflow.results import RunResult
 from kazeflow.store import Store
 from kazeflow.store._locks import FileLock
-from kazeflow.store._objects import PendingObject
 
 log = logging.getLogger("kazeflow")
-
-#: The asset being materialized in this thread (guards against recursive runs).
-_current_asset: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "kazeflow_current_asset", default=None)
 
 
 def check_not_inside_asset() -> None:
     """Raise when called from inside an asset that is being materialized."""
-    name = _current_asset.get()
+    name = current_asset.get()
     if name is not None:
         raise RecursiveRunError(
             f"asset {name!r} called Flow.run while being materialized; declare what it "
@@ -51,15 +56,35 @@ class _UpstreamFailed(Exception):
     """An upstream value could not be produced (internal control flow)."""
 
 
-class SequentialRun:
-    """One run executed asset by asset in plan order."""
+@dataclass
+class _Job:
+    """A stale asset handed to the executor, holding its cache key's lease."""
+
+    item: Asset
+    inputs: AssetInputs
+    lease: FileLock
+    submitted: float
+
+
+class ScheduledRun:
+    """One run: assets start as soon as their upstreams are done, on ``executor``.
+
+    Args:
+        executor: where stale assets execute (default: inline, in plan order).
+        pools: pool name → how many of its assets may run at once (default 1 each).
+    """
 
     def __init__(self, store: Store, plan: Sequence[Asset],
-                 prepared: Mapping[str, PreparedAsset], forced: Collection[str]) -> None:
+                 prepared: Mapping[str, PreparedAsset], forced: Collection[str],
+                 executor: Executor | None = None, pools: Mapping[str, int] | None = None,
+                 owns_executor: bool = True) -> None:
         self.store = store
         self.plan = plan
         self.prepared = prepared
         self.evaluator = Evaluator(store, prepared, forced)
+        self.executor: Executor = executor or SequentialExecutor()
+        self.owns_executor = owns_executor
+        self.pools = dict(pools or {})
         self.run_id = uuid.uuid4().hex
         self.versions: dict[str, str] = {}
         self.values: dict[str, Any] = {}
@@ -70,6 +95,16 @@ class SequentialRun:
         self.errors: dict[str, Exception] = {}
         self.batch = WriteBatch(store)
         self._sent_code: set[str] = set()  # code sources queued once per run
+        self._index = {a.name: i for i, a in enumerate(plan)}
+        self._waiting = {a.name: len(set(a.deps)) for a in plan}
+        self._children: dict[str, list[str]] = collections.defaultdict(list)
+        for a in plan:
+            for dep in set(a.deps):
+                self._children[dep].append(a.name)
+        self._ready: list[int] = []
+        self._running: dict[concurrent.futures.Future[Outcome], _Job] = {}
+        self._pool_load: collections.Counter[str] = collections.Counter()
+        self._payloads: dict[str, bytes] = {}
 
     def execute(self) -> RunResult:
         """Run every planned asset that is not fresh; return or raise with the result."""
@@ -80,9 +115,13 @@ class SequentialRun:
         status, error = "failed", None
         try:
             try:
-                for item in self.plan:
-                    self._step(item)
+                self._schedule()
+            except BaseException:
+                self._stop_running()
+                raise
             finally:
+                if self.owns_executor:
+                    self.executor.shutdown()
                 self.batch.flush()  # even when interrupted: finished work stays
             status = "failed" if self.failed or self.skipped else "succeeded"
         except KeyboardInterrupt:
@@ -94,25 +133,79 @@ class SequentialRun:
         finally:
             meta.finish_run(self.run_id, status=status, n_materialized=len(self.materialized),
                             n_reused=len(self.reused), n_failed=len(self.failed), error=error)
+        by_plan = self._index.__getitem__
+        self.materialized.sort(key=by_plan)
+        self.reused.sort(key=by_plan)
+        failed = {n: self.failed[n] for n in sorted(self.failed, key=by_plan)}
+        skipped = {n: self.skipped[n] for n in sorted(self.skipped, key=by_plan)}
         result = RunResult(
             self.run_id,
             {n: functools.partial(self.store.objects.load, self.versions[n])
-             for n in self.reused},
+             for n in (*self.reused, *self.materialized) if n not in self.values},
             self.values, materialized=tuple(self.materialized), reused=tuple(self.reused),
-            failed=self.failed, skipped=self.skipped, duration=time.time() - started,
+            failed=failed, skipped=skipped, duration=time.time() - started,
             order=tuple(a.name for a in self.plan))
         log.info("run %s: %s", self.run_id[:8], result.summary(),
                  extra={"kazeflow_event": "run_finished", "run_id": self.run_id})
-        if self.failed or self.skipped:
-            raise FlowRunError(_failure_message(self.failed, self.skipped), result=result,
+        if failed or skipped:
+            raise FlowRunError(_failure_message(failed, skipped), result=result,
                                errors=self.errors)
         return result
+
+    # ------------------------------------------------------------------ scheduling
+
+    def _schedule(self) -> None:
+        """Start ready assets (upstreams done) in plan order, within the worker and pool
+        limits; wait for one to finish; repeat."""
+        self._ready = [self._index[n] for n, count in self._waiting.items() if count == 0]
+        heapq.heapify(self._ready)
+        while self._ready or self._running:
+            deferred = []
+            while self._ready and len(self._running) < self.executor.max_workers:
+                item = self.plan[heapq.heappop(self._ready)]
+                if item.pool is not None and \
+                        self._pool_load[item.pool] >= self.pools.get(item.pool, 1):
+                    deferred.append(self._index[item.name])
+                    continue
+                self._step(item)
+            for index in deferred:
+                heapq.heappush(self._ready, index)
+            if self._running:
+                done, _ = concurrent.futures.wait(
+                    list(self._running), return_when=concurrent.futures.FIRST_COMPLETED)
+                for future in sorted(done, key=lambda f: self._index[self._running[f].item.name]):
+                    self._complete(future)
+
+    def _done(self, name: str) -> None:
+        """``name`` is decided, recorded, failed or skipped: release its downstream."""
+        for child in self._children.get(name, ()):
+            self._waiting[child] -= 1
+            if self._waiting[child] == 0:
+                heapq.heappush(self._ready, self._index[child])
+
+    def _drain(self) -> None:
+        """Wait for every running asset and record it (before waiting on a lease)."""
+        while self._running:
+            for future in list(concurrent.futures.wait(list(self._running)).done):
+                self._complete(future)
+
+    def _stop_running(self) -> None:
+        """Interrupted: stop the workers and let go of the leases of unfinished assets."""
+        if self.owns_executor:
+            self.owns_executor = False  # shut down here, not again
+            self.executor.shutdown(cancel=True)
+        for job in self._running.values():
+            job.lease.release()
+        self._running.clear()
+
+    # ------------------------------------------------------------------ one asset
 
     def _step(self, item: Asset) -> None:
         blocked = [d for d in item.deps if d in self.failed or d in self.skipped]
         if blocked:
             why = "failed" if blocked[0] in self.failed else "was not run"
             self.skipped[item.name] = f"not run: upstream {blocked[0]!r} {why}"
+            self._done(item.name)
             return
         inputs = self.evaluator.inputs(item.name, self.versions)
         decision = self.evaluator.decide(inputs)
@@ -122,34 +215,140 @@ class SequentialRun:
             self.reused.append(item.name)
             log.debug("reusing %r", item.name,
                       extra={"kazeflow_event": "reused", "asset_name": item.name})
+            self._done(item.name)
             return
         log.debug("materializing %r: %s", item.name, "; ".join(map(str, decision.reasons)),
                   extra={"kazeflow_event": "materializing", "asset_name": item.name})
         self._materialize(item)
 
-    def _materialize(self, item: Asset) -> None:
+    def _materialize(self, item: Asset, repair: bool = False) -> None:
+        """Take the key's lease and hand the asset to the executor; a ``repair`` (an
+        upstream whose object was lost) runs inline and releases nothing downstream."""
+        local = repair or self.executor.in_process
         try:
-            kwargs = {name: self._value(name) for name in item.inputs}
+            kwargs = {name: self._value(name) for name in item.inputs} if local else {}
         except _UpstreamFailed as exc:
             self.skipped[item.name] = f"not run: upstream {exc.args[0]!r} failed"
+            if not repair:
+                self._done(item.name)
             return
         inputs = self.evaluator.inputs(item.name, self.versions)  # after any repair
         assert inputs.cache_key is not None
         lease = self.store.lease(inputs.cache_key)
         contended = not lease.acquire(blocking=False)
         if contended:
-            self.batch.flush()  # never wait while holding leases of our own
+            self._drain()  # never wait while holding leases of our own
+            self.batch.flush()
             lease.acquire()
         # A lease file we did not create means another run took this key before us:
         # it may have materialized it since we decided.
         if (contended or not lease.created) and self._reuse_after_wait(inputs):
             lease.release()
+            if not repair:
+                self._done(item.name)
             return
+        job = _Job(item, inputs, lease, time.time())
         try:
-            self._execute(item, inputs, kwargs, lease)
+            if repair:
+                outcome = call_local(item, kwargs, self.prepared[item.name].config,
+                                     self.run_id, self.store.objects)
+                self._record(job, outcome)
+                return
+            future = self._submit(item, kwargs)
         except BaseException:
             lease.release()
             raise
+        self._running[future] = job
+        if item.pool is not None:
+            self._pool_load[item.pool] += 1
+
+    def _submit(self, item: Asset, kwargs: dict[str, Any]
+                ) -> concurrent.futures.Future[Outcome]:
+        config = self.prepared[item.name].config
+        if self.executor.in_process:
+            return self.executor.submit(call_local, item, kwargs, config, self.run_id,
+                                        self.store.objects)
+        payload = self._payloads.get(item.name)
+        if payload is None:
+            try:
+                payload = self._payloads[item.name] = remote_payload(item, config)
+            except Exception as exc:
+                failed: concurrent.futures.Future[Outcome] = concurrent.futures.Future()
+                failed.set_result(Outcome(time.time(), time.time(), exc=exc, error=(
+                    f"asset {item.name!r} cannot be sent to a worker process: "
+                    f"{type(exc).__name__}: {exc}; use executor='threads' or make the "
+                    "function picklable by cloudpickle")))
+                return failed
+        upstream = {name: self.versions[name] for name in item.inputs}
+        return self.executor.submit(call_remote, payload, item.name, upstream, self.run_id,
+                                    str(self.store.objects.root))
+
+    def _complete(self, future: concurrent.futures.Future[Outcome]) -> None:
+        """Record a finished asset and release its downstream."""
+        job = self._running.pop(future)
+        name = job.item.name
+        if job.item.pool is not None:
+            self._pool_load[job.item.pool] -= 1
+        try:
+            outcome = future.result()
+        except WorkerDiedError as exc:
+            outcome = Outcome(job.submitted, time.time(), exc=exc,
+                              error=f"asset {name!r}: {exc}")
+        except Exception as exc:
+            if self.executor.in_process or isinstance(exc, KazeflowError):
+                job.lease.release()
+                raise
+            outcome = Outcome(job.submitted, time.time(), exc=exc, error=(
+                f"asset {name!r} could not run in a worker process: "
+                f"{type(exc).__name__}: {exc}"))
+        if outcome.missing_upstream is not None:  # lost since decided: make it again
+            job.lease.release()
+            upstream = outcome.missing_upstream
+            self.values.pop(upstream, None)
+            try:
+                self._value(upstream)
+            except _UpstreamFailed:
+                self.skipped[name] = f"not run: upstream {upstream!r} failed"
+                self._done(name)
+                return
+            self._materialize(job.item)
+            return
+        self._record(job, outcome)
+        self._done(name)
+
+    def _record(self, job: _Job, outcome: Outcome) -> None:
+        item, inputs, lease = job.item, job.inputs, job.lease
+        if outcome.error is not None:
+            log.error("asset %r failed: %s", item.name, outcome.error.strip().splitlines()[-1])
+            self._queue(inputs, outcome.started, lease, status="failed", error=outcome.error)
+            self.failed[item.name] = outcome.error.strip().splitlines()[-1]
+            if isinstance(outcome.exc, Exception):
+                self.errors[item.name] = outcome.exc
+            return
+        assert outcome.data_version is not None and outcome.size is not None
+        hold = None
+        if outcome.pending is None:  # a worker committed it: keep gc off until recorded
+            hold = self.store.writing()
+            hold.acquire()
+            if not self.store.objects.has(outcome.data_version, outcome.size):
+                hold.release()
+                outcome.error = (f"asset {item.name!r}: its stored result "
+                                 f"{outcome.data_version[:12]}… vanished before it was "
+                                 "recorded (a concurrent gc?); run again")
+                self._record(job, outcome)
+                return
+        self._queue(inputs, outcome.started, lease, status="materialized",
+                    data_version=outcome.data_version, size=outcome.size,
+                    obj=outcome.pending, metadata=outcome.metadata, hold=hold)
+        if outcome.pending is not None:
+            self.values[item.name] = outcome.value
+        self.versions[item.name] = outcome.data_version
+        if outcome.is_new:
+            self.evaluator.new_versions.add(outcome.data_version)
+        if item.name in self.reused:
+            self.reused.remove(item.name)
+        if item.name not in self.materialized:
+            self.materialized.append(item.name)
 
     def _reuse_after_wait(self, inputs: AssetInputs) -> bool:
         """Another run held this key's lease: reuse what it made, if it did."""
@@ -164,39 +363,6 @@ class SequentialRun:
             self.reused.append(inputs.asset_name)
         return True
 
-    def _execute(self, item: Asset, inputs: AssetInputs, kwargs: dict[str, Any],
-                 lease: FileLock) -> None:
-        """Call the asset and queue its record; the batch then owns ``lease``."""
-        prepared = self.prepared[item.name]
-        context = AssetContext(item.name, self.run_id)
-        if item.takes_config:
-            kwargs["config"] = prepared.config
-        if item.takes_context:
-            kwargs["context"] = context
-        started = time.time()
-        token = _current_asset.set(item.name)
-        try:
-            value = item.fn(**kwargs)
-        except Exception as exc:
-            self._fail(item, inputs, started, exc, traceback.format_exc(), lease)
-            return
-        finally:
-            _current_asset.reset(token)
-        try:
-            pending = self.store.objects.write(value)
-        except UnpicklableResultError as exc:
-            self._fail(item, inputs, started, exc, f"asset {item.name!r}: {exc}", lease)
-            return
-        self._queue(inputs, started, lease, status="materialized", obj=pending,
-                    metadata=context.metadata)
-        self.values[item.name] = value
-        self.versions[item.name] = pending.data_version
-        if pending.is_new:
-            self.evaluator.new_versions.add(pending.data_version)
-        if item.name in self.reused:
-            self.reused.remove(item.name)
-        self.materialized.append(item.name)
-
     def _value(self, name: str) -> Any:
         """An upstream's value: in memory, loaded from the store, or re-materialized."""
         if name in self.values:
@@ -206,7 +372,7 @@ class SequentialRun:
         except (IntegrityError, ObjectNotFoundError) as exc:
             log.warning("asset %r: %s; materializing it again", name, exc)
             self.evaluator.forget(self.versions[name])
-            self._materialize(self.prepared[name].asset)
+            self._materialize(self.prepared[name].asset, repair=True)
             if name not in self.values:  # another run re-made it meanwhile: load theirs
                 if name in self.failed or name in self.skipped:
                     raise _UpstreamFailed(name) from None
@@ -216,16 +382,11 @@ class SequentialRun:
                     raise _UpstreamFailed(name) from None
         return self.values[name]
 
-    def _fail(self, item: Asset, inputs: AssetInputs, started: float, exc: Exception,
-              error: str, lease: FileLock) -> None:
-        log.error("asset %r failed: %s", item.name, error.strip().splitlines()[-1])
-        self._queue(inputs, started, lease, status="failed", error=error)
-        self.failed[item.name] = error.strip().splitlines()[-1]
-        self.errors[item.name] = exc
-
     def _queue(self, inputs: AssetInputs, started: float, lease: FileLock, *, status: str,
-               obj: PendingObject | None = None, error: str | None = None,
-               metadata: Mapping[str, Any] | None = None) -> None:
+               data_version: str | None = None, size: int | None = None,
+               obj: Any = None, error: str | None = None,
+               metadata: Mapping[str, Any] | None = None, hold: FileLock | None = None
+               ) -> None:
         """Queue the record of one attempt (committed with the batch)."""
         code = self.prepared[inputs.asset_name].code
         new_code = {} if code.code_hash in self._sent_code else {
@@ -237,13 +398,17 @@ class SequentialRun:
                "cache_key": inputs.cache_key, "code_hash": code.code_hash,
                "config_hash": inputs.config_hash, "config": dict(inputs.config),
                "upstream_versions": dict(inputs.upstream_versions),
-               "data_version": obj.data_version if obj else None,
-               "size": obj.size if obj else None, "started_at": started, "ended_at": ended,
-               "duration": ended - started, "status": status, "forced": int(inputs.forced),
-               "error": error, "user_metadata": dict(metadata or {})}
-        self.batch.add(row, obj, new_code, lease)
+               "data_version": data_version, "size": size, "started_at": started,
+               "ended_at": ended, "duration": ended - started, "status": status,
+               "forced": int(inputs.forced), "error": error,
+               "user_metadata": dict(metadata or {})}
+        self.batch.add(row, obj, new_code, lease, hold)
         if status == "materialized":
             self.evaluator.latest.pop(inputs.asset_name, None)
+
+
+#: The name the crash-test harness knows the run by.
+SequentialRun = ScheduledRun
 
 
 def _failure_message(failed: Mapping[str, str], skipped: Mapping[str, str]) -> str:

@@ -33,6 +33,7 @@ class Asset:
     cache: bool = True
     takes_config: bool = False
     takes_context: bool = False
+    pool: str | None = None
     dep_assets: tuple[Asset, ...] = field(default=(), repr=False)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -94,7 +95,7 @@ def asset(fn: Callable[..., Any], /) -> Asset: ...
 def asset(
     *, name: str | None = None, deps: Sequence[str | Asset] | None = None,
     config_schema: type[Config] | None = None, code_version: str | None = None,
-    description: str | None = None, cache: bool = True,
+    description: str | None = None, cache: bool = True, pool: str | None = None,
 ) -> Callable[[Callable[..., Any]], Asset]: ...
 
 
@@ -102,6 +103,7 @@ def asset(
     fn: Callable[..., Any] | None = None, /, *, name: str | None = None,
     deps: Sequence[str | Asset] | None = None, config_schema: type[Config] | None = None,
     code_version: str | None = None, description: str | None = None, cache: bool = True,
+    pool: str | None = None,
 ) -> Asset | Callable[[Callable[..., Any]], Asset]:
     """Declare a function as an asset, bare (``@asset``) or with options.
 
@@ -114,6 +116,8 @@ def asset(
         code_version: a version string replacing the automatic code hash.
         description: a human description (defaults to the docstring's first line).
         cache: ``False`` runs the asset every time (it reads external state).
+        pool: a named resource (``"gpu"``): a parallel run never runs more assets of one
+            pool at once than its size (``Flow.run(pools={"gpu": 2})``, default 1).
 
     Returns:
         The registered :class:`Asset`.
@@ -131,7 +135,8 @@ def asset(
 
     def decorate(func: Callable[..., Any]) -> Asset:
         new = _build_asset(func, name=name, deps=deps, config_schema=config_schema,
-                           code_version=code_version, description=description, cache=cache)
+                           code_version=code_version, description=description, cache=cache,
+                           pool=pool)
         registry.register(new)
         return new
 
@@ -143,7 +148,7 @@ def asset(
 def _build_asset(
     func: Callable[..., Any], *, name: str | None, deps: Sequence[str | Asset] | None,
     config_schema: type[Config] | None, code_version: str | None, description: str | None,
-    cache: bool,
+    cache: bool, pool: str | None = None,
 ) -> Asset:
     if isinstance(func, Asset):
         raise DefinitionError(f"{func.name!r} is already an asset; apply @asset once")
@@ -187,12 +192,16 @@ def _build_asset(
                               f"got {config_schema!r}")
     if code_version is not None and (not isinstance(code_version, str) or not code_version):
         raise DefinitionError(f"{where}: code_version must be a non-empty string")
+    if pool is not None and (not isinstance(pool, str) or not pool):
+        raise DefinitionError(f"{where}: pool must be a non-empty name such as 'gpu', "
+                              f"got {pool!r}")
     if description is None and func.__doc__:
         description = inspect.cleandoc(func.__doc__).splitlines()[0]
     return Asset(
         name=asset_name, fn=func, deps=dep_names, inputs=inputs, config_schema=config_schema,
         code_version=code_version, description=description, cache=bool(cache),
-        takes_config=takes_config, takes_context="context" in params, dep_assets=dep_assets)
+        takes_config=takes_config, takes_context="context" in params, pool=pool,
+        dep_assets=dep_assets)
 
 
 def _check_name(asset_name: object, func: Callable[..., Any]) -> None:

@@ -15,7 +15,8 @@ Every error kazeflow raises on purpose derives from :class:`KazeflowError`::
     │   ├── SchemaVersionError     the database is newer than this kazeflow
     │   ├── IntegrityError         an object's bytes do not match its hash
     │   └── ObjectNotFoundError    no such materialization or object
-    └── FlowRunError               a run in which some asset failed (carries .result)
+    ├── FlowRunError               a run in which some asset failed (carries .result)
+    └── WorkerDiedError            a worker process died while running an asset
 """
 
 from __future__ import annotations
@@ -127,3 +128,11 @@ class FlowRunError(KazeflowError):
         super().__init__(message)
         self.result = result
         self.errors = dict(errors or {})
+
+
+class WorkerDiedError(KazeflowError):
+    """A worker process died (segfault, ``os._exit``, a signal) while running an asset."""
+
+    def __init__(self, message: str, *, exitcode: int | None) -> None:
+        super().__init__(message)
+        self.exitcode = exitcode

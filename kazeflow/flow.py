@@ -8,10 +8,10 @@ from typing import Any
 
 from kazeflow import graph
 from kazeflow._evaluate import Evaluator
-from kazeflow._execute import SequentialRun, check_not_inside_asset
+from kazeflow._execute import ScheduledRun, check_not_inside_asset
 from kazeflow._prepare import prepare
 from kazeflow.assets import Asset, collect_universe
-from kazeflow.errors import DefinitionError
+from kazeflow.errors import DefinitionError, KazeflowError
 from kazeflow.freshness import FRESH
 from kazeflow.results import AssetStatus, Materialization, Run, RunResult
 from kazeflow.store import Store
@@ -67,7 +67,9 @@ class Flow:
         return f"Flow({list(self.asset_names)!r}, store={self.store!r})"
 
     def run(self, config: Mapping[str, Mapping[str, Any]] | None = None,
-            force: bool | Sequence[str] = False) -> RunResult:
+            force: bool | Sequence[str] = False, *, executor: Any = "sequential",
+            max_workers: int | None = None, pools: Mapping[str, int] | None = None
+            ) -> RunResult:
         """Materialize every planned asset that is not fresh; reuse the rest.
 
         Args:
@@ -75,6 +77,14 @@ class Flow:
                 anything runs.
             force: ``True`` re-executes every planned asset; a list of names re-executes
                 those (their downstream only if their data version changes).
+            executor: ``"sequential"`` (one asset at a time), ``"threads"``,
+                ``"processes"``, or an executor object (``kazeflow.executors``, or a
+                ``concurrent.futures`` executor). With a parallel executor an asset starts
+                as soon as its upstreams are done; freshness, results and records are the
+                same whichever executor runs.
+            max_workers: how many assets may run at once (default: the number of CPUs).
+            pools: pool name → size: at most that many assets of the pool
+                (``@asset(pool=...)``) run at once (default 1 for each pool).
 
         Returns:
             A :class:`RunResult` mapping asset names to values (reused ones load lazily).
@@ -83,10 +93,21 @@ class Flow:
             ConfigError: bad config (nothing runs).
             FlowRunError: some asset failed; ``.result`` holds what succeeded.
             StoreError: the store cannot be opened or written.
+            KazeflowError: an unknown executor, or bad ``max_workers`` or ``pools``.
+
+        Example::
+
+            Flow(["report"]).run(executor="processes", max_workers=4, pools={"gpu": 1})
         """
+        from kazeflow import executors
+
         check_not_inside_asset()
         prepared = prepare(self._plan, config)
-        return SequentialRun(self.store, self._plan, prepared, self._forced(force)).execute()
+        forced = self._forced(force)
+        pools = _check_pools(pools)
+        runner, owned = executors.resolve(executor, max_workers)
+        return ScheduledRun(self.store, self._plan, prepared, forced, runner, pools,
+                            owns_executor=owned).execute()
 
     def status(self, config: Mapping[str, Mapping[str, Any]] | None = None
                ) -> dict[str, AssetStatus]:
@@ -151,3 +172,17 @@ class Flow:
         if not all(isinstance(n, str) for n in force):
             raise DefinitionError(f"force= takes True, False or a list of names; got {force!r}")
         return set(force)
+
+
+def _check_pools(pools: Mapping[str, int] | None) -> dict[str, int]:
+    """``pools`` as a dict, each size a whole number >= 1."""
+    if pools is None:
+        return {}
+    if not isinstance(pools, Mapping):
+        raise KazeflowError(f"pools={pools!r}: give a mapping of pool name to size, "
+                            "e.g. {'gpu': 1}")
+    for name, size in pools.items():
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise KazeflowError(f"pools[{name!r}] = {size!r}: a pool size is a whole "
+                                "number >= 1")
+    return dict(pools)

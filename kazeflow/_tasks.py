@@ -1,0 +1,133 @@
+"""Calling one asset: in this process (values in, value out) or in a worker process
+(data versions in, data version out), with one outcome the scheduler records either way."""
+
+from __future__ import annotations
+
+import contextvars
+import pickle
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kazeflow.assets import Asset
+from kazeflow.config import Config
+from kazeflow.context import AssetContext
+from kazeflow.errors import IntegrityError, ObjectNotFoundError, UnpicklableResultError
+from kazeflow.store._objects import ObjectStore, PendingObject
+
+#: The asset being materialized in this thread (guards against recursive runs).
+current_asset: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "kazeflow_current_asset", default=None)
+
+
+@dataclass
+class Outcome:
+    """What calling an asset gave: a stored result or an error (picklable when remote)."""
+
+    started: float
+    ended: float = 0.0
+    data_version: str | None = None
+    size: int | None = None
+    is_new: bool = False
+    metadata: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None  # a traceback or message when the asset failed
+    exc: BaseException | None = None
+    #: In-process only: the value and its written but uncommitted object.
+    value: Any = None
+    pending: PendingObject | None = None
+    #: Remote only: an upstream whose object could not be loaded (missing or corrupt).
+    missing_upstream: str | None = None
+
+
+def call_local(item: Asset, kwargs: dict[str, Any], config: Config | None, run_id: str,
+               objects: ObjectStore) -> Outcome:
+    """Call ``item`` with its upstream values and write (not commit) its result."""
+    context = AssetContext(item.name, run_id)
+    started = time.time()
+    failed = _call(item, kwargs, config, context)
+    if failed is not None:
+        return failed
+    value = kwargs.pop("__value__")
+    try:
+        pending = objects.write(value)
+    except UnpicklableResultError as exc:
+        return Outcome(started, time.time(), error=f"asset {item.name!r}: {exc}", exc=exc)
+    return Outcome(started, time.time(), pending.data_version, pending.size, pending.is_new,
+                   context.metadata, value=value, pending=pending)
+
+
+def call_remote(payload: bytes, name: str, inputs: dict[str, str], run_id: str,
+                objects_root: str) -> Outcome:
+    """In a worker process: load the upstreams from the store (hash-verified), call the
+    asset, and make its result durable in the store; only its data version goes back.
+
+    ``payload`` is the cloudpickle of (asset, config), the asset without its upstream
+    asset objects (see :func:`remote_payload`).
+    """
+    import cloudpickle
+
+    item, config = cloudpickle.loads(payload)
+    objects = ObjectStore(Path(objects_root))
+    kwargs = {}
+    for upstream, data_version in inputs.items():
+        try:
+            kwargs[upstream] = objects.load(data_version)
+        except (IntegrityError, ObjectNotFoundError):
+            return Outcome(time.time(), missing_upstream=upstream)
+    context = AssetContext(name, run_id)
+    started = time.time()
+    failed = _call(item, kwargs, config, context)
+    if failed is not None:
+        failed.exc = _picklable(failed.exc)
+        return failed
+    value = kwargs.pop("__value__")
+    try:
+        pending = objects.write(value)
+    except UnpicklableResultError as exc:
+        return Outcome(started, time.time(), error=f"asset {name!r}: {exc}",
+                       exc=_picklable(exc))
+    objects.commit([pending])  # durable before the parent records it
+    return Outcome(started, time.time(), pending.data_version, pending.size, pending.is_new,
+                   context.metadata)
+
+
+def remote_payload(item: Asset, config: Config | None) -> bytes:
+    """The asset function and its config as :func:`call_remote` takes them."""
+    import dataclasses
+
+    import cloudpickle
+
+    return cloudpickle.dumps((dataclasses.replace(item, dep_assets=()), config), protocol=5)
+
+
+def _call(item: Asset, kwargs: dict[str, Any], config: Config | None,
+          context: AssetContext) -> Outcome | None:
+    """Call the function; its value goes to ``kwargs["__value__"]``, a failure returns."""
+    if item.takes_config:
+        kwargs["config"] = config
+    if item.takes_context:
+        kwargs["context"] = context
+    started = time.time()
+    token = current_asset.set(item.name)
+    try:
+        value = item.fn(**kwargs)
+    except Exception as exc:
+        return Outcome(started, time.time(), error=traceback.format_exc(), exc=exc)
+    finally:
+        current_asset.reset(token)
+    kwargs.clear()
+    kwargs["__value__"] = value
+    return None
+
+
+def _picklable(exc: BaseException | None) -> BaseException | None:
+    """``exc`` itself if it survives pickling, else a RuntimeError with its text."""
+    if exc is None:
+        return None
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
