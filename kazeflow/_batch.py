@@ -44,6 +44,8 @@ class WriteBatch:
         self._io_lock = threading.Lock()  # one flush at a time, in queue order
         self._timer: threading.Timer | None = None
         self._error: BaseException | None = None
+        #: Objects that worker processes renamed into place, not yet made durable.
+        self._unsynced = False
 
     def add(self, row: dict[str, Any], obj: PendingObject | None,
             code: Mapping[str, Mapping[str, str]], lease: FileLock,
@@ -59,6 +61,7 @@ class WriteBatch:
             self._leases.append(lease)
             if hold is not None:
                 self._leases.append(hold)
+                self._unsynced = True
             full = len(self._rows) >= self.MAX_ITEMS
             if not full and self._timer is None:
                 self._timer = threading.Timer(self.MAX_AGE, self._flush_on_timer)
@@ -83,18 +86,22 @@ class WriteBatch:
                 objects, rows, code, leases = self._objects, self._rows, self._code, \
                     self._leases
                 self._objects, self._rows, self._code, self._leases = [], [], {}, []
+                unsynced, self._unsynced = self._unsynced, False
             if rows or leases:
-                self._commit(objects, rows, code, leases)
+                self._commit(objects, rows, code, leases, unsynced)
         self._raise_timer_error()
 
     def _commit(self, objects: list[PendingObject], rows: list[dict[str, Any]],
-                code: Mapping[str, Mapping[str, str]], leases: list[FileLock]) -> None:
+                code: Mapping[str, Mapping[str, str]], leases: list[FileLock],
+                unsynced: bool = False) -> None:
         hold = self.store.writing()
         hold.acquire()
         try:
             if objects:
                 self.store.objects.commit(objects)
                 objects = []
+            if unsynced:
+                self.store.objects.sync()
             if rows:
                 self.store.metadata.record(
                     rows, code=code, new_objects=[(r["data_version"], r["size"])

@@ -282,3 +282,18 @@ def test_a_bad_pool_name_is_a_definition_error():
         @asset(pool="")
         def unpooled():
             return 1
+
+
+@pytest.mark.parametrize("executor", ["threads", "processes"])
+def test_a_corrupt_upstream_found_by_a_worker_is_made_again(tmp_path, executor):
+    flow = Flow(assets=diamond(), store=Store(tmp_path / "s"))
+    flow.run(executor=executor)
+    source = flow.history("source")[0]
+    path = flow.store.objects.path(source.data_version)
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0xFF  # same size: only a re-hash notices
+    path.write_bytes(bytes(data))
+    again = flow.run(force=["left"], executor=executor)
+    assert set(again.materialized) == {"source", "left"}
+    assert again["left"] == [0, 2, 4, 6, 8] and again["joined"]["right"] == 10
+    assert flow.store.verify().ok

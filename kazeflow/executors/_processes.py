@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import contextlib
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -22,7 +23,7 @@ from kazeflow.errors import WorkerDiedError
 
 T = TypeVar("T")
 
-_POLL = 0.05  # seconds between checks for new busy workers
+_POLL = 1.0  # seconds between checks if no wake-up came (a safety net)
 
 
 class ProcessExecutor:
@@ -45,6 +46,9 @@ class ProcessExecutor:
         self._busy: dict[_Worker, concurrent.futures.Future[Any]] = {}
         self._closed = False
         self._monitor: threading.Thread | None = None
+        #: A byte on this pipe wakes the monitor to watch a newly busy worker at once.
+        self._wake_r, self._wake_w = os.pipe()
+        self._pipe_open = True
 
     def submit(self, fn: Callable[..., T], /, *args: Any) -> concurrent.futures.Future[T]:
         """Send ``fn(*args)`` to a free worker (starting one if fewer than max run)."""
@@ -68,6 +72,9 @@ class ProcessExecutor:
             queued, self._queue = list(self._queue), collections.deque()
             idle, self._idle = self._idle, []
             busy = dict(self._busy) if cancel else {}
+            self._wake()
+            if self._monitor is None:
+                self._close_pipe()
         for future, _, _ in queued:
             future.cancel()
         for worker in idle:
@@ -104,6 +111,20 @@ class ProcessExecutor:
                 self._idle.append(worker)
                 continue
             self._busy[worker] = future
+            self._wake()
+
+    def _wake(self) -> None:
+        """Wake the monitor (holding ``_lock``, so the pipe is not closed meanwhile)."""
+        if self._pipe_open:
+            with contextlib.suppress(OSError):  # full: the monitor is awake anyway
+                os.write(self._wake_w, b"x")
+
+    def _close_pipe(self) -> None:
+        """Close the wake-up pipe (holding ``_lock``)."""
+        if self._pipe_open:
+            self._pipe_open = False
+            os.close(self._wake_r)
+            os.close(self._wake_w)
 
     def _watch(self) -> None:
         """Complete futures as workers answer or die (a thread of the parent)."""
@@ -111,12 +132,13 @@ class ProcessExecutor:
             with self._lock:
                 busy = dict(self._busy)
                 if self._closed and not busy:
+                    self._close_pipe()
                     return
-            if not busy:
-                threading.Event().wait(_POLL)
-                continue
             waitables: list[Any] = [w.conn for w in busy] + [w.process.sentinel for w in busy]
-            ready = multiprocessing.connection.wait(waitables, timeout=_POLL)
+            ready = multiprocessing.connection.wait([self._wake_r, *waitables], timeout=_POLL)
+            if self._wake_r in ready:
+                with contextlib.suppress(OSError):
+                    os.read(self._wake_r, 4096)
             for worker, future in busy.items():
                 if worker.conn not in ready and worker.process.sentinel not in ready:
                     continue

@@ -88,17 +88,34 @@ class ObjectStore:
                 raise _write_error(self.root, exc) from exc
             raise
 
-    def commit(self, pending: list[PendingObject]) -> None:
+    @property
+    def can_sync_later(self) -> bool:
+        """Whether :meth:`sync` makes earlier renames durable (Linux ``syncfs``)."""
+        return _syncfs is not None
+
+    def sync(self) -> None:
+        """Make every object renamed into place so far durable (one ``syncfs``)."""
+        if _syncfs is not None:
+            try:
+                _syncfs(self.root)
+            except OSError as exc:
+                raise _write_error(self.root, exc) from exc
+
+    def commit(self, pending: list[PendingObject], durable: bool = True) -> None:
         """Make written objects durable and visible under their names.
 
         One object: fsync, rename, fsync the folder. Several: rename all, then one
         ``syncfs`` (about one journal commit for the whole batch instead of two fsyncs
         per object). Either way the caller commits metadata rows only afterwards. An
-        object that already exists with the same size is kept as it is (dedup).
+        object that already exists with the same size is kept as it is (dedup). With
+        ``durable=False`` (only where :attr:`can_sync_later`) objects are renamed only:
+        whoever records them calls :meth:`sync` first.
         """
         group = len(pending) > 1 and _syncfs is not None
         try:
-            if not group:
+            if not durable:
+                pass
+            elif not group:
                 for item in pending:
                     os.fsync(item.raw.fileno())
             folders = set()
@@ -113,7 +130,9 @@ class ObjectStore:
                         final.parent.mkdir(mode=0o700, exist_ok=True)
                         os.replace(item.temp, final)
                     folders.add(final.parent)
-            if group:
+            if not durable:
+                pass
+            elif group:
                 _syncfs(self.root)  # type: ignore[misc]
             else:
                 for folder in folders:
