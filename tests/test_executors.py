@@ -297,3 +297,61 @@ def test_a_corrupt_upstream_found_by_a_worker_is_made_again(tmp_path, executor):
     assert set(again.materialized) == {"source", "left"}
     assert again["left"] == [0, 2, 4, 6, 8] and again["joined"]["right"] == 10
     assert flow.store.verify().ok
+
+
+SIGINT_CHILD = """
+import os, sys, time
+from kazeflow import Flow, Store, asset
+
+@asset
+def quick():
+    return 1
+
+@asset
+def slow(quick):
+    print("worker", os.getpid(), flush=True)
+    time.sleep(60)
+    return 2
+
+if __name__ == "__main__":
+    print("parent", os.getpid(), flush=True)
+    try:
+        Flow(assets=[slow], store=Store(sys.argv[1])).run(executor="processes",
+                                                          max_workers=2)
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+"""
+
+
+def test_sigint_to_the_run_kills_its_workers_and_records_it_interrupted(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "flows.py"
+    script.write_text(SIGINT_CHILD)
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "s")],
+                            stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        parent = int(proc.stdout.readline().split()[1])
+        worker = int(proc.stdout.readline().split()[1])
+        os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole group
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert parent == proc.pid and "interrupted" in out
+    deadline = time.monotonic() + 5
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(worker)
+    store = Store(tmp_path / "s")
+    assert store.runs()[0].status == "interrupted"
+    assert [m.asset_name for m in store.history()] == ["quick"]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
