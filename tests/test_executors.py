@@ -355,3 +355,41 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_an_asset_starts_when_its_own_upstreams_are_done_not_level_by_level(tmp_path):
+    @asset
+    def slow():
+        time.sleep(0.6)
+        return 1
+
+    @asset
+    def fast():
+        return 2
+
+    @asset
+    def after_fast(fast):
+        return fast + 1
+
+    flow = Flow(assets=[slow, fast, after_fast], store=Store(tmp_path / "s"))
+    flow.run(executor="threads", max_workers=2)
+    spans = _intervals(flow)
+    assert spans["after_fast"][1] < spans["slow"][1]
+
+
+def test_executor_objects_can_be_given_and_reused_across_runs(tmp_path):
+    import concurrent.futures
+
+    from kazeflow.executors import ProcessExecutor
+
+    pool = ProcessExecutor(2)
+    try:
+        for i in range(2):
+            flow = Flow(assets=diamond(), store=Store(tmp_path / f"p{i}"))
+            assert flow.run(executor=pool)["joined"]["right"] == 10
+    finally:
+        pool.shutdown()
+    with concurrent.futures.ThreadPoolExecutor(2) as threads:
+        flow = Flow(assets=diamond(), store=Store(tmp_path / "t"))
+        assert flow.run(executor=threads)["joined"]["right"] == 10
+        assert threads.submit(int, "3").result() == 3  # the run left it usable
