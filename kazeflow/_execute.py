@@ -174,7 +174,8 @@ class ScheduledRun:
                 done, _ = concurrent.futures.wait(
                     list(self._running), return_when=concurrent.futures.FIRST_COMPLETED)
                 for future in sorted(done, key=lambda f: self._index[self._running[f].item.name]):
-                    self._complete(future)
+                    if future in self._running:  # not completed by a _drain meanwhile
+                        self._complete(future)
 
     def _done(self, name: str) -> None:
         """``name`` is decided, recorded, failed or skipped: release its downstream."""
@@ -187,7 +188,8 @@ class ScheduledRun:
         """Wait for every running asset and record it (before waiting on a lease)."""
         while self._running:
             for future in list(concurrent.futures.wait(list(self._running)).done):
-                self._complete(future)
+                if future in self._running:
+                    self._complete(future)
 
     def _stop_running(self) -> None:
         """Interrupted: stop the workers and let go of the leases of unfinished assets."""
@@ -301,6 +303,9 @@ class ScheduledRun:
             outcome = Outcome(job.submitted, time.time(), exc=exc, error=(
                 f"asset {name!r} could not run in a worker process: "
                 f"{type(exc).__name__}: {exc}"))
+        except BaseException:  # Ctrl-C raised in the asset
+            job.lease.release()
+            raise
         if outcome.missing_upstream is not None:  # lost since decided: make it again
             job.lease.release()
             upstream = outcome.missing_upstream

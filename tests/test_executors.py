@@ -393,3 +393,40 @@ def test_executor_objects_can_be_given_and_reused_across_runs(tmp_path):
         flow = Flow(assets=diamond(), store=Store(tmp_path / "t"))
         assert flow.run(executor=threads)["joined"]["right"] == 10
         assert threads.submit(int, "3").result() == 3  # the run left it usable
+
+
+def test_two_parallel_runs_on_one_store_execute_each_asset_once(tmp_path):
+    import threading
+
+    calls: list[str] = []
+
+    def leaf(i):
+        def fn():
+            calls.append(f"leaf{i}")
+            time.sleep(0.1)
+            return i
+        return asset(name=f"leaf{i}", code_version="1")(fn)
+
+    leaves = [leaf(i) for i in range(4)]
+
+    @asset
+    def total(leaf0, leaf1, leaf2, leaf3):
+        calls.append("total")
+        return leaf0 + leaf1 + leaf2 + leaf3
+
+    results, errors = [], []
+
+    def one_run():
+        try:
+            flow = Flow(assets=[*leaves, total], store=Store(tmp_path / "s"))
+            results.append(dict(flow.run(executor="threads", max_workers=2)))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    runs = [threading.Thread(target=one_run) for _ in range(2)]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join(60)
+    assert errors == [] and len(results) == 2 and results[0] == results[1]
+    assert sorted(calls) == sorted([f"leaf{i}" for i in range(4)] + ["total"])
