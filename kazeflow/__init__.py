@@ -22,6 +22,7 @@ from kazeflow.errors import (
     StoreError,
     UnknownAssetError,
     UnpicklableResultError,
+    WorkerDiedError,
 )
 from kazeflow.flow import Flow
 from kazeflow.results import AssetStatus, Materialization, Reason, Run, RunResult
@@ -54,5 +55,6 @@ __all__ = [
     "StoreError",
     "UnknownAssetError",
     "UnpicklableResultError",
+    "WorkerDiedError",
     "asset",
 ]

@@ -196,9 +196,18 @@ class ScheduledRun:
         if self.owns_executor:
             self.owns_executor = False  # shut down here, not again
             self.executor.shutdown(cancel=True)
-        for job in self._running.values():
+        for future, job in self._running.items():
             job.lease.release()
+            future.add_done_callback(self._discard)  # a thread may still finish it
         self._running.clear()
+
+    def _discard(self, future: concurrent.futures.Future[Outcome]) -> None:
+        """Drop the written object of an asset that finished after the run stopped."""
+        if future.cancelled() or future.exception() is not None:
+            return
+        pending = future.result().pending
+        if pending is not None:
+            self.store.objects.discard([pending])
 
     # ------------------------------------------------------------------ one asset
 

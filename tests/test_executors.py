@@ -218,7 +218,8 @@ def test_a_pool_bounds_how_many_of_its_assets_run_at_once(tmp_path):
     assert s0 < spans[0][1]  # other assets still run beside the pool
 
 
-def test_ctrl_c_stops_the_workers_and_records_the_run_interrupted(tmp_path):
+@pytest.mark.parametrize("executor, nap", [("processes", 30), ("threads", 1)])
+def test_ctrl_c_stops_the_workers_and_records_the_run_interrupted(tmp_path, executor, nap):
     @asset
     def quick():
         return 1
@@ -230,13 +231,13 @@ def test_ctrl_c_stops_the_workers_and_records_the_run_interrupted(tmp_path):
 
     @asset
     def slow():
-        time.sleep(30)
+        time.sleep(nap)
         return 2
 
     flow = Flow(assets=[quick, interrupted, slow], store=Store(tmp_path / "s"))
     started = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
-        flow.run(executor="processes", max_workers=3)
+        flow.run(executor=executor, max_workers=3)
     assert time.monotonic() - started < 20
     run = flow.runs()[0]
     assert run.status == "interrupted"

@@ -10,7 +10,7 @@ PUBLIC = {
     "DefinitionError", "DuplicateAssetError", "Flow", "FlowRunError", "IntegrityError",
     "KazeflowError", "Materialization", "ObjectNotFoundError", "Reason", "RecursiveRunError",
     "Run", "RunResult", "SchemaVersionError", "SerializationError", "Store", "StoreError",
-    "UnknownAssetError", "UnpicklableResultError", "asset",
+    "UnknownAssetError", "UnpicklableResultError", "WorkerDiedError", "asset",
 }
 
 
