@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -348,6 +349,29 @@ def test_sigint_to_the_run_kills_its_workers_and_records_it_interrupted(tmp_path
     store = Store(tmp_path / "s")
     assert store.runs()[0].status == "interrupted"
     assert [m.asset_name for m in store.history()] == ["quick"]
+
+
+def test_workers_of_a_killed_run_exit_instead_of_running_on(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "flows.py"
+    script.write_text(SIGINT_CHILD)
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "s")],
+                            stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        proc.stdout.readline()
+        worker = int(proc.stdout.readline().split()[1])
+        proc.kill()
+        proc.wait(10)
+        deadline = time.monotonic() + 10
+        while _alive(worker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(worker)
+    finally:
+        proc.stdout.close()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def _alive(pid: int) -> bool:

@@ -16,6 +16,7 @@ import multiprocessing.connection
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -202,6 +203,7 @@ def _died(code: int | None) -> str:
 def _worker_main(conn: multiprocessing.connection.Connection) -> None:
     """A worker's loop: receive a call, run it, send back (ok, result or exception)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     while True:
         try:
             message = conn.recv()
@@ -216,6 +218,15 @@ def _worker_main(conn: multiprocessing.connection.Connection) -> None:
             answer = (False, exc)
         try:
             conn.send(answer)
+        except OSError:  # the parent is gone
+            return
         except Exception as exc:  # an unpicklable result or exception
             conn.send((False, RuntimeError(f"{type(exc).__name__}: {exc} (while sending "
                                            f"back {answer[1]!r:.200})")))
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this worker soon after its parent dies (killed: nobody would stop it)."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
