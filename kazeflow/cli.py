@@ -91,11 +91,17 @@ def cli(ctx: click.Context, verbose: bool, debug: bool, color: bool | None) -> N
 @click.option("--force-asset", metavar="NAME", multiple=True,
               help="Re-execute this asset (repeatable); its downstream re-runs only if "
                    "its result changes.")
+@click.option("--executor", type=click.Choice(["sequential", "threads", "processes"]),
+              default="sequential", show_default=True,
+              help="Run independent stale assets one by one, in threads or in processes.")
+@click.option("--max-workers", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Workers of the threads or processes executor (default: CPU count).")
 @store_option
 @json_option
 @click.pass_obj
 def run(opts: CliOptions, target: str, selection: tuple[str, ...], config_file: str | None,
-        force: bool, force_asset: tuple[str, ...], store: Store, as_json: bool) -> None:
+        force: bool, force_asset: tuple[str, ...], executor: str, max_workers: int | None,
+        store: Store, as_json: bool) -> None:
     """Materialize what is stale in TARGET; reuse the rest.
 
     Exits 1 when an asset fails, naming it and its error (-v shows its traceback).
@@ -106,7 +112,8 @@ def run(opts: CliOptions, target: str, selection: tuple[str, ...], config_file: 
     config = read_config(config_file)
     try:
         with opts.log.progress(flow.asset_names):
-            result = flow.run(config=config, force=True if force else list(force_asset))
+            result = flow.run(config=config, force=True if force else list(force_asset),
+                              executor=executor, max_workers=max_workers)
     except FlowRunError as exc:
         _show_run(exc.result, flow.asset_names, as_json)
         if opts.verbose or opts.debug:

@@ -139,7 +139,8 @@ def test_run_status_history_runs_show_and_force(kz, tmp_path):
     assert forced["ok"] and forced["materialized"] == ["raw_data"]  # same bytes:
     assert forced["reused"] == ["processed_data", "report"]  # downstream stays fresh
     everything = json.loads(kz("run", "flows.py", "-c", "config.json", "--json",
-                               "--force", "-s", "processed_data").stdout)
+                               "--force", "-s", "processed_data", "--executor", "threads",
+                               "--max-workers", "2").stdout)
     assert everything["materialized"] == ["raw_data", "processed_data"]
 
     history, table, runs, shown = kz.many(  # the store alone, no TARGET
@@ -152,6 +153,7 @@ def test_run_status_history_runs_show_and_force(kz, tmp_path):
     assert lines[0].split()[:3] == ["ID", "ASSET", "STATUS"] and len(lines) == 2
     assert re.match(r"3\s+report\s+materialized", lines[1])
     assert [r["n_materialized"] for r in json.loads(runs.stdout)] == [2, 1, 3]
+    assert "x>=1" in kz("run", "flows.py", "--max-workers", "0", rc=2).stderr
     assert re.search(r"value\s+22\n", shown.stdout) and '"multiplier": 2' in shown.stdout
     by_prefix = kz("show", "raw_data", "--version", records[-1]["data_version"][:8], "--json")
     assert json.loads(by_prefix.stdout)["value_repr"] == "[1, 2, 3, -4, 5]"
