@@ -17,7 +17,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +36,7 @@ from kazeflow.errors import (
 )
 from kazeflow.executors import Executor, SequentialExecutor
 from kazeflow.freshness import FRESH, AssetInputs
-from kazeflow.results import RunResult
+from kazeflow.results import Materialization, RunResult
 from kazeflow.store import Store
 from kazeflow.store._locks import FileLock
 
@@ -94,6 +94,7 @@ class ScheduledRun:
         self.skipped: dict[str, str] = {}
         self.errors: dict[str, Exception] = {}
         self.batch = WriteBatch(store)
+        self.pins = store.pins(self.run_id)  # what gc must keep while this run lives
         self._sent_code: set[str] = set()  # code sources queued once per run
         self._index = {a.name: i for i, a in enumerate(plan)}
         self._waiting = {a.name: len(set(a.deps)) for a in plan}
@@ -115,6 +116,9 @@ class ScheduledRun:
         status, error = "failed", None
         try:
             try:
+                self.pins.open()
+                self._pin(r.data_version for r in self.evaluator.latest.values()
+                          if r.data_version is not None)
                 self._schedule()
             except BaseException:
                 self._stop_running()
@@ -133,6 +137,7 @@ class ScheduledRun:
         finally:
             meta.finish_run(self.run_id, status=status, n_materialized=len(self.materialized),
                             n_reused=len(self.reused), n_failed=len(self.failed), error=error)
+            self.pins.close()
         by_plan = self._index.__getitem__
         self.materialized.sort(key=by_plan)
         self.reused.sort(key=by_plan)
@@ -220,6 +225,8 @@ class ScheduledRun:
             return
         inputs = self.evaluator.inputs(item.name, self.versions)
         decision = self.evaluator.decide(inputs)
+        if decision.state == FRESH and not self._pinned_in_store(decision.reuse):
+            decision = self.evaluator.decide(inputs)  # gc removed it before the pin
         if decision.state == FRESH:
             assert decision.reuse is not None and decision.reuse.data_version is not None
             self.versions[item.name] = decision.reuse.data_version
@@ -368,14 +375,34 @@ class ScheduledRun:
         """Another run held this key's lease: reuse what it made, if it did."""
         self.evaluator.latest.pop(inputs.asset_name, None)  # it may have a newer one now
         decision = self.evaluator.decide(inputs, fresh=True)
-        if decision.state != FRESH or decision.reuse is None:
+        if decision.state != FRESH or not self._pinned_in_store(decision.reuse):
             return False
         log.info("asset %r: reusing the materialization a concurrent run just made",
                  inputs.asset_name)
-        self.versions[inputs.asset_name] = decision.reuse.data_version  # type: ignore[assignment]
+        assert decision.reuse is not None and decision.reuse.data_version is not None
+        self.versions[inputs.asset_name] = decision.reuse.data_version
         if inputs.asset_name not in self.reused:
             self.reused.append(inputs.asset_name)
         return True
+
+    def _pin(self, data_versions: Iterable[str]) -> None:
+        """Pin objects against gc, under the shared gc lock: gc either sees the pin or
+        has finished before it (and the caller's next stat sees what it removed)."""
+        hold = self.store.writing()
+        hold.acquire()
+        try:
+            self.pins.add(data_versions)
+        finally:
+            hold.release()
+
+    def _pinned_in_store(self, record: Materialization | None) -> bool:
+        """Pin a record chosen for reuse; whether its object is still there."""
+        assert record is not None and record.data_version is not None
+        if record.data_version in self.pins.pinned:
+            return True
+        self._pin([record.data_version])
+        self.evaluator.forget(record.data_version)
+        return self.evaluator.object_exists(record)
 
     def _value(self, name: str) -> Any:
         """An upstream's value: in memory, loaded from the store, or re-materialized."""
@@ -416,6 +443,8 @@ class ScheduledRun:
                "ended_at": ended, "duration": ended - started, "status": status,
                "forced": int(inputs.forced), "error": error,
                "user_metadata": dict(metadata or {})}
+        if data_version is not None:  # visible to gc before its row commits
+            self.pins.add([data_version])
         self.batch.add(row, obj, new_code, lease, hold)
         if status == "materialized":
             self.evaluator.latest.pop(inputs.asset_name, None)

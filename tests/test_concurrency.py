@@ -282,8 +282,6 @@ def test_an_upstream_lost_and_remade_by_another_run_still_feeds_the_downstream(t
     assert len(report["reused"]) == len(set(report["reused"])), report["reused"]
 
 
-@pytest.mark.xfail(strict=True, reason="gc(keep_last=1) deletes records and objects that a "
-                   "running run decided to reuse: its RunResult cannot load them")
 def test_what_a_run_reused_still_loads_after_a_concurrent_gc(tmp_path):
     root, release = tmp_path / "store", tmp_path / "release"
     spec = {"store": str(root), "flow": "gc", "config": _flows.gc_config(0),

@@ -110,3 +110,21 @@ def test_a_flipped_byte_found_by_verify_is_remade_and_downstream_kept(any_store)
     # the same bytes come out again: the downstream is spared by early cut-off
     assert result.materialized == ("value",) and result.reused == ("length",)
     assert any_store.objects.path(value_dv).exists() and any_store.verify().ok
+
+
+def test_gc_keeps_what_a_live_run_pinned_and_forgets_pins_of_dead_runs(any_store):
+    flow = versions_flow(any_store)
+    flow.run(config={"value": {"n": 1}})
+    flow.run(config={"value": {"n": 2}})
+    old = flow.history("value")[1].data_version
+    pins = any_store.pins("a-running-run")
+    pins.open()
+    pins.add([old])
+    any_store.gc(keep_last=1)
+    assert any_store.objects.load(old).endswith("1")  # record gone, object kept
+    pins.close()
+    # a crashed run leaves its pin file behind, but nobody holds its lock any more
+    (any_store.root / "pins" / "a-dead-run.pin").write_text(f"{old}\n")
+    report = any_store.gc(keep_last=1)
+    assert report.objects_removed == 1 and not any_store.objects.path(old).exists()
+    assert list((any_store.root / "pins").iterdir()) == []

@@ -19,6 +19,7 @@ from kazeflow.store import _maintenance
 from kazeflow.store._locks import FileLock
 from kazeflow.store._maintenance import GcReport, VerifyReport
 from kazeflow.store._objects import ObjectStore
+from kazeflow.store._pins import RunPins
 
 if TYPE_CHECKING:  # SQLAlchemy loads only when a store is opened: fast import
     from kazeflow.results import Materialization, Run
@@ -114,6 +115,10 @@ class Store:
     def writing(self) -> FileLock:
         """A shared lock that holds off gc from objects' write until their rows commit."""
         return FileLock(self.gc_lock_path, exclusive=False)
+
+    def pins(self, run_id: str) -> RunPins:
+        """The pin file of run ``run_id`` (data versions gc must keep while it lives)."""
+        return RunPins(self.root / "pins", run_id)
 
     def lease(self, cache_key: str) -> FileLock:
         """An exclusive lease on one cache key (not yet acquired)."""

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from kazeflow import _pickling
 from kazeflow.store._locks import flocked
+from kazeflow.store._pins import live_pins
 
 if TYPE_CHECKING:
     from kazeflow.store import Store
@@ -72,7 +73,8 @@ def gc(store: Store, *, keep_last: int | None = None, older_than: float | None =
         before = {dv: path.stat().st_size for dv, path in objs.iter_objects()}
         expired = meta.expired(keep_last, horizon)
         refs = meta.referenced_versions(excluding=expired)
-        doomed = [dv for dv in before if dv not in refs]
+        pinned = live_pins(store.root / "pins")  # what running runs rely on
+        doomed = [dv for dv in before if dv not in refs and dv not in pinned]
         report = GcReport(len(expired), len(doomed), sum(before.values()),
                           sum(before.values()) - sum(before[dv] for dv in doomed), 0, dry_run)
         if dry_run:
