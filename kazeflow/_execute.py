@@ -130,14 +130,15 @@ class ScheduledRun:
             status = "failed" if self.failed or self.skipped else "succeeded"
         except KeyboardInterrupt:
             status, error = "interrupted", "interrupted (KeyboardInterrupt)"
+            self.pins.close()
             raise
         except BaseException as exc:
             error = f"{type(exc).__name__}: {exc}"
+            self.pins.close()
             raise
         finally:
             meta.finish_run(self.run_id, status=status, n_materialized=len(self.materialized),
                             n_reused=len(self.reused), n_failed=len(self.failed), error=error)
-            self.pins.close()
         by_plan = self._index.__getitem__
         self.materialized.sort(key=by_plan)
         self.reused.sort(key=by_plan)
@@ -149,7 +150,9 @@ class ScheduledRun:
              for n in (*self.reused, *self.materialized) if n not in self.values},
             self.values, materialized=tuple(self.materialized), reused=tuple(self.reused),
             failed=failed, skipped=skipped, duration=time.time() - started,
-            order=tuple(a.name for a in self.plan))
+            order=tuple(a.name for a in self.plan),
+            on_release=self.pins.close)  # gc keeps what the result may still load
+        self.pins.seal()
         log.info("run %s: %s", self.run_id[:8], result.summary(),
                  extra={"kazeflow_event": "run_finished", "run_id": self.run_id})
         if failed or skipped:

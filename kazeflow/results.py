@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -100,14 +101,17 @@ class AssetStatus:
 class RunResult(Mapping[str, Any]):
     """Asset name → value for every planned asset that has one after the run.
 
-    Values of reused assets are loaded (and verified) only when first read.
+    Values of reused assets are loaded (and verified) only when first read; until they all
+    are, or the result is garbage-collected, gc keeps their objects (``on_release`` is
+    called then).
     """
 
     def __init__(self, run_id: str, loaders: Mapping[str, Callable[[], Any]],
                  values: Mapping[str, Any], *, materialized: tuple[str, ...],
                  reused: tuple[str, ...], failed: Mapping[str, str],
                  skipped: Mapping[str, str], duration: float,
-                 order: tuple[str, ...] | None = None) -> None:
+                 order: tuple[str, ...] | None = None,
+                 on_release: Callable[[], None] | None = None) -> None:
         self.run_id = run_id
         self.materialized = materialized
         self.reused = reused
@@ -118,6 +122,13 @@ class RunResult(Mapping[str, Any]):
         self._values = dict(values)
         have = {*materialized, *reused}
         self._order = [n for n in order or (*materialized, *reused) if n in have]
+        self._release = weakref.finalize(self, on_release) if on_release else None
+        if not self._loaders:
+            self._release_pins()
+
+    def _release_pins(self) -> None:
+        if self._release is not None:
+            self._release()
 
     def __getitem__(self, name: str) -> Any:
         if name not in self._values:
@@ -125,7 +136,9 @@ class RunResult(Mapping[str, Any]):
                 why = self.failed.get(name) or self.skipped.get(name)
                 raise KeyError(f"{name!r} has no value in this run" + (f": {why}" if why
                                                                          else ""))
-            self._values[name] = self._loaders[name]()
+            self._values[name] = self._loaders.pop(name)()
+            if not self._loaders:
+                self._release_pins()
         return self._values[name]
 
     def __iter__(self) -> Iterator[str]:

@@ -128,3 +128,15 @@ def test_gc_keeps_what_a_live_run_pinned_and_forgets_pins_of_dead_runs(any_store
     report = any_store.gc(keep_last=1)
     assert report.objects_removed == 1 and not any_store.objects.path(old).exists()
     assert list((any_store.root / "pins").iterdir()) == []
+
+
+def test_a_result_keeps_its_lazy_values_pinned_until_they_are_read(any_store):
+    flow = versions_flow(any_store)
+    flow.run(config={"value": {"n": 1}})
+    result = flow.run(config={"value": {"n": 1}})  # all reused: values load lazily
+    pins = any_store.root / "pins"
+    assert len(list(pins.iterdir())) == 1
+    flow.run(config={"value": {"n": 2}})
+    any_store.gc(keep_last=1)  # the n=1 value is no longer the newest: only a pin keeps it
+    assert result["value"].endswith("1") and result["length"] == 101
+    assert list(pins.iterdir()) == []  # everything read: unpinned

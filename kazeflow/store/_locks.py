@@ -47,6 +47,11 @@ class FileLock:
         self._fd = fd
         return True
 
+    @property
+    def held(self) -> bool:
+        """Whether this object holds the lock now."""
+        return self._fd is not None
+
     def release(self) -> None:
         """Let go of the lock (closing the file releases it)."""
         if self._fd is not None:

@@ -41,13 +41,18 @@ class RunPins:
             self._file.flush()
             self.pinned.update(new)
 
-    def close(self) -> None:
-        """Unpin everything: the run is over."""
+    def seal(self) -> None:
+        """No more pins will come: keep only the lock (one file descriptor)."""
         if self._file is not None:
             self._file.close()
             self._file = None
+
+    def close(self) -> None:
+        """Unpin everything: nothing of the run will be loaded any more."""
+        if self._lock.held:
+            self.seal()
             self.path.unlink(missing_ok=True)
-        self._lock.release()
+            self._lock.release()
 
 
 def live_pins(folder: Path) -> set[str]:
