@@ -453,10 +453,6 @@ class ScheduledRun:
             self.evaluator.latest.pop(inputs.asset_name, None)
 
 
-#: The name the crash-test harness knows the run by.
-SequentialRun = ScheduledRun
-
-
 def _failure_message(failed: Mapping[str, str], skipped: Mapping[str, str]) -> str:
     parts = [f"asset {name!r} failed: {error}" for name, error in failed.items()]
     text = "; ".join(parts) or "an upstream value could not be produced"

@@ -294,7 +294,7 @@ class Watcher:
     #: survives refactors of kazeflow's internals.
     CALLS = {
         "_flows.checkpoint": "checkpoint",
-        "kazeflow._execute.SequentialRun._materialize": "materialize",
+        "kazeflow._execute.ScheduledRun._materialize": "materialize",
         "kazeflow.store._objects.ObjectStore.remove_stale_temps": "remove_stale_temps",
         "kazeflow.store.Store.lease": "lease",
         "kazeflow.store._objects.ObjectStore.put": "put",
@@ -446,7 +446,7 @@ def watching(watcher: Watcher) -> Iterator[None]:
     """Profile with ``watcher`` while a run executes (not while it hashes code: slow)."""
     from kazeflow import _execute
 
-    runner = getattr(_execute, "SequentialRun", None)
+    runner = getattr(_execute, "ScheduledRun", None)
     original = getattr(runner, "execute", None)
     if runner is None or original is None:  # internals moved: watch the whole run
         sys.setprofile(watcher)
