@@ -5,7 +5,10 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -325,14 +328,16 @@ if __name__ == "__main__":
 """
 
 
-def test_sigint_to_the_run_kills_its_workers_and_records_it_interrupted(tmp_path):
-    import subprocess
-    import sys
-
+def _start_child(tmp_path: Path) -> subprocess.Popen[str]:
+    """The SIGINT_CHILD flow in its own process group; it prints its pid, then a worker's."""
     script = tmp_path / "flows.py"
     script.write_text(SIGINT_CHILD)
-    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "s")],
+    return subprocess.Popen([sys.executable, str(script), str(tmp_path / "s")],
                             stdout=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def test_sigint_to_the_run_kills_its_workers_and_records_it_interrupted(tmp_path):
+    proc = _start_child(tmp_path)
     try:
         parent = int(proc.stdout.readline().split()[1])
         worker = int(proc.stdout.readline().split()[1])
@@ -352,13 +357,7 @@ def test_sigint_to_the_run_kills_its_workers_and_records_it_interrupted(tmp_path
 
 
 def test_workers_of_a_killed_run_exit_instead_of_running_on(tmp_path):
-    import subprocess
-    import sys
-
-    script = tmp_path / "flows.py"
-    script.write_text(SIGINT_CHILD)
-    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "s")],
-                            stdout=subprocess.PIPE, text=True, start_new_session=True)
+    proc = _start_child(tmp_path)
     try:
         proc.stdout.readline()
         worker = int(proc.stdout.readline().split()[1])
