@@ -8,7 +8,7 @@ import stat
 import numpy as np
 import pytest
 
-from kazeflow import Flow, IntegrityError, ObjectNotFoundError, StoreError, asset
+from kazeflow import Flow, IntegrityError, ObjectNotFoundError, StoreError, _pickling, asset
 from kazeflow.store import Store
 
 
@@ -62,6 +62,52 @@ def test_large_arrays_round_trip(store):
     assert size > array.nbytes
     loaded = store.objects.load(data_version)
     assert np.array_equal(loaded, array) and loaded.flags.writeable
+
+
+def test_large_buffers_are_stored_out_of_band_after_the_stream(store):
+    c_order = np.arange(300_000, dtype=np.float64)  # 2.4 MB: out of band
+    fortran = np.asfortranarray(np.arange(400_000, dtype=np.int32).reshape(800, 500))
+    frozen = np.ones(200_000)
+    frozen.flags.writeable = False
+    value = {"c": c_order, "f": fortran, "frozen": frozen,
+             "strided": c_order[::2],  # not contiguous: stays in the stream
+             "small": np.arange(10), "text": "kept in the stream"}
+    data_version, size = store.objects.put(value)
+    raw = store.objects.path(data_version).read_bytes()
+    assert hashlib.sha256(raw).hexdigest() == data_version and len(raw) == size
+    assert raw.endswith(_pickling.MAGIC)
+    loaded = store.objects.load(data_version)
+    assert loaded.keys() == value.keys()
+    for key, array in value.items():
+        assert np.array_equal(loaded[key], array) if key != "text" else loaded[key] == array
+    assert loaded["f"].flags.f_contiguous and loaded["c"].flags.writeable
+    assert not loaded["frozen"].flags.writeable
+    loaded["c"][0] = -1.0  # its own memory: neither the store nor other loads change
+    assert store.objects.load(data_version)["c"][0] == 0.0
+
+
+def test_a_value_without_large_buffers_is_a_plain_pickle(store):
+    data_version, _ = store.objects.put({"small": np.arange(1000), "n": 1})
+    raw = store.objects.path(data_version).read_bytes()
+    assert raw.startswith(b"\x80\x05") and raw.endswith(b".")
+
+
+@pytest.mark.parametrize("where", ["stream", "buffer", "lengths", "trailer", "truncated"])
+def test_any_damage_to_an_out_of_band_object_is_caught(store, where):
+    data_version, size = store.objects.put(np.arange(500_000, dtype=np.float64))
+    path = store.objects.path(data_version)
+    raw = bytearray(path.read_bytes())
+    tail = len(_pickling.MAGIC) + 12
+    if where == "truncated":
+        del raw[size // 2:]
+    else:
+        offset = {"stream": 10, "buffer": size // 2, "lengths": -tail - 3,
+                  "trailer": -tail + 2}[where]
+        raw[offset] ^= 0x01
+    path.write_bytes(bytes(raw))
+    with pytest.raises(IntegrityError, match="is corrupt"):
+        store.objects.load(data_version)
+    assert not path.exists()
 
 
 def test_store_folders_are_owner_only(tmp_path):

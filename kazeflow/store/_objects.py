@@ -165,7 +165,7 @@ class ObjectStore:
                 f"object {data_version[:12]}… is missing from {self.root}; run the flow to "
                 "materialize it again", path=path) from None
         with raw:
-            actual = _pickling.file_digest(raw)
+            actual, buffers = _pickling.read_hashed(raw)
             if actual != data_version:
                 raw.close()
                 moved = self.quarantine(data_version)
@@ -173,8 +173,7 @@ class ObjectStore:
                     f"object {data_version[:12]}… is corrupt (its bytes hash to "
                     f"{actual[:12]}…); it was moved to {moved} and the next run will "
                     "materialize it again", data_version=data_version, path=moved)
-            raw.seek(0)
-            return _pickling.load(raw)
+            return _pickling.load(raw, buffers)
 
     def remove_stale_temps(self, grace_seconds: float = 60.0) -> int:
         """Delete temp files of crashed writers; return how many.
