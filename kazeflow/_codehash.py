@@ -35,6 +35,7 @@ import sysconfig
 import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from kazeflow._codeast import (
@@ -54,6 +55,7 @@ from kazeflow._codeast import (
     parse_source,
     path_to,
 )
+from kazeflow._codecache import SourceCache
 from kazeflow._hashing import tagged_digest
 
 log = logging.getLogger("kazeflow")
@@ -81,9 +83,11 @@ def code_version_fingerprint(code_version: str) -> CodeFingerprint:
     return CodeFingerprint(tagged_digest("kazeflow.code_version", code_version), components)
 
 
-def fingerprint(fn: Callable[..., Any]) -> CodeFingerprint:
-    """Fingerprint ``fn`` and the user code it reaches (see the module docstring)."""
-    collector = _Collector(fn.__module__)
+def fingerprint(fn: Callable[..., Any], cache: SourceCache | None = None
+                ) -> CodeFingerprint:
+    """Fingerprint ``fn`` and the user code it reaches (see the module docstring),
+    reusing the analyses of unchanged functions kept in ``cache``."""
+    collector = _Collector(fn.__module__, cache)
     root = collector.add_function(fn)
     items = tuple(sorted(collector.components.items()))
     return CodeFingerprint(_code_digest(root, items), dict(items))
@@ -152,18 +156,24 @@ def _import_source(stmt: ast.ImportFrom, module_name: str) -> str | None:
     return source if source in sys.modules and is_user_module(source) else None
 
 
-def _is_kazeflow_decorator(node: ast.expr, namespace: Mapping[str, Any]) -> bool:
-    """Whether a decorator is kazeflow's (``@asset``, ``@kazeflow.asset(...)``)."""
+def _decorator_chain(node: ast.expr) -> tuple[str, ...] | None:
+    """The dotted name a decorator starts from (``("kazeflow", "asset")`` for
+    ``@kazeflow.asset(...)``), or None for any other expression."""
     while isinstance(node, ast.Call):
         node = node.func
     chain: list[str] = []
     while isinstance(node, ast.Attribute):
         chain.append(node.attr)
         node = node.value
-    if not isinstance(node, ast.Name):
+    return (node.id, *reversed(chain)) if isinstance(node, ast.Name) else None
+
+
+def _is_kazeflow_chain(chain: Sequence[str] | None, namespace: Mapping[str, Any]) -> bool:
+    """Whether a decorator's dotted name is kazeflow's (``asset``, ``kazeflow.asset``)."""
+    if chain is None:
         return False
-    obj = namespace.get(node.id)
-    for attr in reversed(chain):
+    obj = namespace.get(chain[0])
+    for attr in chain[1:]:
         if not isinstance(obj, types.ModuleType):
             break
         obj = getattr(obj, attr, None)
@@ -171,12 +181,24 @@ def _is_kazeflow_decorator(node: ast.expr, namespace: Mapping[str, Any]) -> bool
                         else getattr(obj, "__module__", None))
 
 
-def _drop_kazeflow_decorators(tree: ast.Module, namespace: Mapping[str, Any]) -> ast.Module:
+Decorators = tuple[tuple[tuple[str, ...] | None, bool], ...]
+
+
+def _drop_kazeflow_decorators(tree: ast.Module, namespace: Mapping[str, Any]) -> Decorators:
+    """Remove kazeflow's decorators from the definitions in ``tree`` (in place); return
+    every decorator's dotted name and whether it was kazeflow's."""
+    seen = []
     for node in tree.body:
         if isinstance(node, (*DEFS, ast.ClassDef)):
-            node.decorator_list = [d for d in node.decorator_list
-                                   if not _is_kazeflow_decorator(d, namespace)]
-    return tree
+            kept = []
+            for decorator in node.decorator_list:
+                chain = _decorator_chain(decorator)
+                ours = _is_kazeflow_chain(chain, namespace)
+                seen.append((chain, ours))
+                if not ours:
+                    kept.append(decorator)
+            node.decorator_list = kept
+    return tuple(seen)
 
 
 @dataclass(frozen=True)
@@ -197,29 +219,73 @@ _SOURCES: dict[types.CodeType, _FunctionSource] = {}
 _SOURCES_MAX = 100_000
 
 
-def _function_source(fn: Any) -> _FunctionSource:
+def _function_source(fn: Any, cache: SourceCache | None) -> _FunctionSource:
     code: types.CodeType = fn.__code__
-    cached = _SOURCES.get(code)
-    if cached is not None:
-        return cached
+    result = _SOURCES.get(code)
+    if result is not None:
+        return result
+    where = (os.path.abspath(code.co_filename), fn.__qualname__, code.co_firstlineno)
+    entry = cache.get(*where) if cache is not None else None
+    if entry is not None and all(_is_kazeflow_chain(chain, fn.__globals__) == ours
+                                 for chain, ours in entry[-1]):
+        result = _decode(entry)
+    else:
+        result, decorators = _analyse(fn)
+        if cache is not None and decorators is not None:
+            cache.put(*where, _encode(result, decorators))
+    if len(_SOURCES) >= _SOURCES_MAX:
+        _SOURCES.clear()
+    _SOURCES[code] = result
+    return result
+
+
+def _analyse(fn: Any) -> tuple[_FunctionSource, Decorators | None]:
+    """Read and analyse ``fn``'s source; also how its decorators were judged (None
+    when it has no source and its bytecode stands in)."""
+    code: types.CodeType = fn.__code__
     try:
         tree = parse_source(inspect.getsource(fn))
     except (OSError, TypeError):
         tree = None
     if tree is None:
         log.debug("no source for %s; hashing its bytecode", fn)
-        result = _FunctionSource(bytecode_text(code), tuple(sorted(code_names(code))), (), ())
-    else:
-        tree = _drop_kazeflow_decorators(tree, fn.__globals__)
-        wanted = code_names(code) | definition_names(tree)
-        result = _FunctionSource(
-            normalise(tree, in_place=True), tuple(sorted(load_names(tree) & wanted)),
-            tuple(tuple(c) for c in attribute_chains(tree)),
-            tuple(n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)))
-    if len(_SOURCES) >= _SOURCES_MAX:
-        _SOURCES.clear()
-    _SOURCES[code] = result
-    return result
+        return _FunctionSource(bytecode_text(code), tuple(sorted(code_names(code))), (),
+                               ()), None
+    decorators = _drop_kazeflow_decorators(tree, fn.__globals__)
+    wanted = code_names(code) | definition_names(tree)
+    return _FunctionSource(
+        normalise(tree, in_place=True), tuple(sorted(load_names(tree) & wanted)),
+        tuple(tuple(c) for c in attribute_chains(tree)),
+        tuple(n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom))), decorators
+
+
+def _encode(source: _FunctionSource, decorators: Decorators) -> tuple[Any, ...]:
+    """A source analysis as plain data for the persistent cache."""
+    imports = tuple((n.module, n.level, tuple((a.name, a.asname) for a in n.names))
+                    for n in source.imports)
+    return source.text, source.names, source.chains, imports, decorators
+
+
+def _decode(entry: tuple[Any, ...]) -> _FunctionSource:
+    text, names, chains, imports, _ = entry
+    return _FunctionSource(text, names, chains, tuple(
+        ast.ImportFrom(module=module, names=[ast.alias(n, a) for n, a in aliases],
+                       level=level) for module, level, aliases in imports))
+
+
+def clear_memory_caches() -> None:
+    """Forget what this process memoised, as a new process starts (tests and benchmarks
+    use it to exercise the persistent cache alone)."""
+    _SOURCES.clear()
+    _code_digest.cache_clear()
+    _is_user_file.cache_clear()
+    parse_module.cache_clear()
+
+
+def source_cache(path: Path | None) -> SourceCache:
+    """The persistent cache of function analyses at ``path`` (None: this run only)."""
+    return SourceCache(path, ("kazeflow.sources", 1, CODE_HASH_VERSION,
+                              sys.version_info[:2]))
 
 
 # ------------------------------------------------------------------ the walk
@@ -227,8 +293,9 @@ def _function_source(fn: Any) -> _FunctionSource:
 class _Collector:
     """Walks from one function through the user code it reaches, naming components."""
 
-    def __init__(self, root_module: str) -> None:
+    def __init__(self, root_module: str, cache: SourceCache | None = None) -> None:
         self.root_module = root_module
+        self.cache = cache
         self.components: dict[str, str] = {}
         self._owners: dict[str, object] = {}
         self._module_trees: dict[str, ast.Module | None] = {}
@@ -250,7 +317,7 @@ class _Collector:
         self._owners[key] = fn
         code: types.CodeType = fn.__code__
         namespace: dict[str, Any] = fn.__globals__
-        source = _function_source(fn)
+        source = _function_source(fn, self.cache)
         self.components[key] = source.text
         if source.imports:
             namespace = {**namespace, **self._local_imports(source.imports, fn.__module__)}
@@ -286,7 +353,7 @@ class _Collector:
         if tree is None:  # made at run time: namedtuple("Point", ...), type(...)
             self._add_assignment(key, cls.__module__, cls.__name__, cls)
             return
-        tree = _drop_kazeflow_decorators(tree, namespace)
+        _drop_kazeflow_decorators(tree, namespace)
         self.components[key] = normalise(tree, in_place=True)
         self._visit_names(sorted(load_names(tree)), attribute_chains(tree), namespace,
                           cls.__module__)

@@ -34,8 +34,10 @@ class PreparedAsset:
         return self.config.to_dict() if self.config is not None else {}
 
 
-def prepare(plan: Sequence[Asset], config: Mapping[str, Any] | None) -> dict[str, PreparedAsset]:
-    """Validate ``config`` against every planned asset and fingerprint their code.
+def prepare(plan: Sequence[Asset], config: Mapping[str, Any] | None,
+            sources: _codehash.SourceCache | None = None) -> dict[str, PreparedAsset]:
+    """Validate ``config`` against every planned asset and fingerprint their code
+    (reusing the analyses in ``sources`` of functions whose files did not change).
 
     Raises:
         ConfigError: config for an asset outside the plan or without ``config_schema``,
@@ -64,7 +66,7 @@ def prepare(plan: Sequence[Asset], config: Mapping[str, Any] | None) -> dict[str
         if item.config_schema is not None:
             cfg = build_config(item.config_schema, config.get(item.name), item.name)
         code = (_codehash.code_version_fingerprint(item.code_version) if item.code_version
-                else _codehash.fingerprint(item.fn))
+                else _codehash.fingerprint(item.fn, sources))
         prepared[item.name] = PreparedAsset(
             item, cfg, config_hash(cfg.to_dict() if cfg is not None else None), code)
     return prepared

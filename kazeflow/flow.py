@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from kazeflow import graph
+from kazeflow import _codehash, graph
 from kazeflow._evaluate import Evaluator
 from kazeflow._execute import ScheduledRun, check_not_inside_asset
 from kazeflow._prepare import prepare
@@ -102,12 +102,16 @@ class Flow:
         from kazeflow import executors
 
         check_not_inside_asset()
-        prepared = prepare(self._plan, config)
+        sources = _codehash.source_cache(self.store.sources_cache_path)
+        prepared = prepare(self._plan, config, sources)
         forced = self._forced(force)
         pools = _check_pools(pools)
         runner, owned = executors.resolve(executor, max_workers)
-        return ScheduledRun(self.store, self._plan, prepared, forced, runner, pools,
-                            owns_executor=owned).execute()
+        try:
+            return ScheduledRun(self.store, self._plan, prepared, forced, runner, pools,
+                                owns_executor=owned).execute()
+        finally:
+            sources.save()
 
     def status(self, config: Mapping[str, Mapping[str, Any]] | None = None
                ) -> dict[str, AssetStatus]:
@@ -116,8 +120,10 @@ class Flow:
         Executes nothing. Reasons carry their facts (``Reason.details``): the code diff,
         the old and new config, the upstream that changed.
         """
-        prepared = prepare(self._plan, config)
+        sources = _codehash.source_cache(self.store.sources_cache_path)
+        prepared = prepare(self._plan, config, sources)
         evaluator = Evaluator(self.store, prepared)
+        sources.save()
         versions: dict[str, str] = {}
         statuses = {}
         for item in self._plan:

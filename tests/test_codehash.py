@@ -21,7 +21,7 @@ from types import ModuleType
 import pytest
 
 from kazeflow import Flow, RunResult, Store
-from kazeflow._codehash import CodeFingerprint, fingerprint
+from kazeflow._codehash import CodeFingerprint, clear_memory_caches, fingerprint
 
 
 class _ModuleNames(dict[str, str]):
@@ -38,9 +38,10 @@ class _ModuleNames(dict[str, str]):
 class Project:
     """User modules written into a folder, imported afresh and run against one store."""
 
-    def __init__(self, root: Path, store: Store) -> None:
+    def __init__(self, root: Path, store: Store, new_processes: bool = False) -> None:
         self.root = root
         self.store = store
+        self.new_processes = new_processes  # each import starts with no memoised analyses
         self.names = _ModuleNames(uuid.uuid4().hex[:8])
         self.sources: dict[str, str] = {}
         self._mtime = 1_700_000_000
@@ -69,6 +70,8 @@ class Project:
         """Forget every module of the project and import ``stem`` afresh."""
         self.forget()
         importlib.invalidate_caches()
+        if self.new_processes:
+            clear_memory_caches()
         return importlib.import_module(self.names[stem])
 
     def run(self, stem: str = "assets") -> RunResult:
@@ -82,12 +85,15 @@ class Project:
         return fingerprint(getattr(target, "fn", target))
 
 
-@pytest.fixture
-def project(tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
-    """An empty project folder on ``sys.path`` that never writes stale bytecode."""
+@pytest.fixture(params=["one process", "new processes"])
+def project(request: pytest.FixtureRequest, tmp_path: Path, store: Store,
+            monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
+    """An empty project folder on ``sys.path`` that never writes stale bytecode. With
+    "new processes", every import starts without memoised analyses, as a new process
+    does, so unchanged files are read from the store's persistent cache."""
     monkeypatch.setattr(sys, "dont_write_bytecode", True)
     monkeypatch.syspath_prepend(str(tmp_path))
-    result = Project(tmp_path, store)
+    result = Project(tmp_path, store, request.param == "new processes")
     yield result
     result.forget()
 

@@ -107,6 +107,11 @@ class Store:
         return self._objects  # type: ignore[return-value]
 
     @property
+    def sources_cache_path(self) -> Path:
+        """Where analyses of user source files are cached across processes."""
+        return self.root / "cache" / "sources.marshal"
+
+    @property
     def gc_lock_path(self) -> Path:
         """Runs hold this lock shared while writing; gc holds it exclusive."""
         self.objects  # noqa: B018 - creates the folder

@@ -1,0 +1,157 @@
+"""The persistent cache of source analyses: a new process does not re-parse unchanged
+user code, and never trusts an entry for a file that changed."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from kazeflow import Flow, Store, _codehash
+from kazeflow._codecache import SourceCache
+
+SOURCE = '''\
+from kazeflow import asset
+
+
+@asset
+def base():
+    return 10
+
+
+@asset
+def top(base):
+    return base + 1
+'''
+
+# Runs the module's flow in a fresh interpreter and reports what it had to analyse.
+CHILD = '''\
+import importlib, json, sys
+from kazeflow import Flow, _codehash
+
+analysed = []
+real = _codehash._analyse
+_codehash._analyse = lambda fn: analysed.append(fn.__name__) or real(fn)
+sys.path.insert(0, sys.argv[1])
+importlib.import_module(sys.argv[2])
+result = Flow(store=sys.argv[3]).run()
+print(json.dumps({"analysed": sorted(analysed), "materialized": sorted(result.materialized)}))
+'''
+
+
+def _write(folder: Path, name: str, source: str, age: float = 60.0) -> Path:
+    """Write a module whose mtime lies ``age`` seconds in the past."""
+    path = folder / f"{name}.py"
+    path.write_text(textwrap.dedent(source))
+    stamp = time.time() - age
+    os.utime(path, (stamp, stamp))
+    return path
+
+
+@pytest.fixture
+def module(tmp_path, monkeypatch):
+    """A fresh user module on sys.path; returns (folder, name)."""
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    name = f"cached_{uuid.uuid4().hex[:8]}"
+    _write(tmp_path, name, SOURCE)
+    yield tmp_path, name
+    sys.modules.pop(name, None)
+
+
+def _child(folder: Path, name: str, store: Path) -> dict[str, list[str]]:
+    out = subprocess.run([sys.executable, "-c", CHILD, str(folder), name, str(store)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def test_a_new_process_reuses_the_analyses_of_unchanged_files(module, tmp_path):
+    folder, name = module
+    store = tmp_path / "store"
+    assert _child(folder, name, store) == {"analysed": ["base", "top"],
+                                           "materialized": ["base", "top"]}
+    assert (store / "cache" / "sources.marshal").is_file()
+    assert _child(folder, name, store) == {"analysed": [], "materialized": []}
+
+
+@pytest.fixture
+def analysed(monkeypatch):
+    """Names of the functions whose source gets (re-)analysed; memory caches cleared
+    before each import as in a new process."""
+    names: list[str] = []
+    real = _codehash._analyse
+
+    def counting(fn):
+        names.append(fn.__name__)
+        return real(fn)
+
+    monkeypatch.setattr(_codehash, "_analyse", counting)
+    return names
+
+
+def _run_fresh(name: str, store: Store) -> list[str]:
+    """Import ``name`` afresh with nothing memoised and run it; the executed assets."""
+    sys.modules.pop(name, None)
+    importlib.invalidate_caches()
+    _codehash.clear_memory_caches()
+    importlib.import_module(name)
+    return sorted(Flow(store=store).run().materialized)
+
+
+def test_an_edit_that_keeps_the_size_is_seen(module, store, analysed):
+    folder, name = module
+    _run_fresh(name, store)
+    analysed.clear()
+    _write(folder, name, SOURCE.replace("base + 1", "base + 2"), age=30)
+    assert _run_fresh(name, store) == ["top"]
+    assert sorted(analysed) == ["base", "top"]  # the whole file is read again
+    assert _run_fresh(name, store) == []
+
+
+def test_a_file_modified_just_now_is_not_cached(module, store, analysed):
+    folder, name = module
+    _write(folder, name, SOURCE, age=0)
+    _run_fresh(name, store)
+    _run_fresh(name, store)
+    assert sorted(analysed) == ["base", "base", "top", "top"]
+    assert not store.sources_cache_path.exists()
+
+
+def test_a_damaged_cache_is_ignored_and_rewritten(module, store, analysed):
+    folder, name = module
+    _run_fresh(name, store)
+    store.sources_cache_path.write_bytes(b"\x00garbage")
+    analysed.clear()
+    assert _run_fresh(name, store) == []
+    assert sorted(analysed) == ["base", "top"]
+    analysed.clear()
+    _run_fresh(name, store)
+    assert analysed == []
+
+
+def test_a_cache_that_cannot_be_written_does_not_fail_the_run(module, store, analysed):
+    folder, name = module
+    store.metadata  # noqa: B018 - creates the store folder
+    (store.root / "cache").write_text("a file where the cache folder would go")
+    assert _run_fresh(name, store) == ["base", "top"]
+    assert _run_fresh(name, store) == []
+
+
+def test_entries_of_another_python_or_format_are_ignored(module, tmp_path):
+    folder, name = module
+    path = tmp_path / "sources.marshal"
+    mine = SourceCache(path, ("format", 1))
+    mine.put(str(folder / f"{name}.py"), "base", 4, ("entry",))
+    mine.save()
+    assert SourceCache(path, ("format", 1)).get(str(folder / f"{name}.py"), "base", 4) \
+        == ("entry",)
+    assert SourceCache(path, ("format", 2)).get(str(folder / f"{name}.py"), "base", 4) \
+        is None
