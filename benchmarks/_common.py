@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import shutil
 import sys
 import time
@@ -98,9 +99,14 @@ def best_of(repeats: int, measure: Callable[[], float]) -> float:
 
 
 def write_module(folder: Path, name: str, source: str) -> ModuleType:
-    """Write ``source`` as ``folder/name.py`` and import it (so inspect finds its source)."""
+    """Write ``source`` as ``folder/name.py`` and import it (so inspect finds its source).
+    Its mtime is set a minute back, as for a pipeline edited before it runs (kazeflow does
+    not cache what it learns from a file modified in the last seconds)."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{name}.py").write_text(source, encoding="utf-8")
+    path = folder / f"{name}.py"
+    path.write_text(source, encoding="utf-8")
+    stamp = time.time() - 60
+    os.utime(path, (stamp, stamp))
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
     importlib.invalidate_caches()

@@ -20,24 +20,28 @@ SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
 _DOC_OWNERS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Module)
 
 
-def _strip_docstrings(tree: ast.AST) -> ast.AST:
-    """Remove the docstring of every function, class and module in ``tree``, in place."""
-    for node in ast.walk(tree):
+def _strip_docstrings(nodes: Iterable[ast.AST]) -> None:
+    """Remove the docstring of every function, class and module among ``nodes``."""
+    for node in nodes:
         if isinstance(node, _DOC_OWNERS):
             body = node.body
             if body and isinstance(body[0], ast.Expr) and \
                     isinstance(body[0].value, ast.Constant) and \
                     isinstance(body[0].value.value, str):
                 node.body = body[1:] or [ast.Pass()]
-    return tree
 
 
-def normalise(node: ast.AST, *, in_place: bool = False) -> str:
+def normalise(node: ast.AST, *, in_place: bool = False,
+              nodes: Iterable[ast.AST] | None = None) -> str:
     """``ast.unparse`` of ``node`` without docstrings.
 
-    ``node`` is left untouched unless ``in_place`` (for a tree nobody else holds).
+    ``node`` is left untouched unless ``in_place`` (for a tree nobody else holds);
+    ``nodes``, every node of such a tree (see :func:`walk`), saves walking it again.
     """
-    return ast.unparse(_strip_docstrings(node if in_place else copy.deepcopy(node)))
+    if not in_place:
+        node, nodes = copy.deepcopy(node), None
+    _strip_docstrings(ast.walk(node) if nodes is None else nodes)
+    return ast.unparse(node)
 
 
 def parse_source(source: str) -> ast.Module | None:
@@ -60,9 +64,38 @@ def parse_module(source: str) -> ast.Module:
     return ast.parse(source)
 
 
+def walk(tree: ast.AST) -> list[ast.AST]:
+    """Every node of ``tree``: walk it once, then :func:`scan` and :func:`normalise`."""
+    return list(ast.walk(tree))
+
+
+def scan(nodes: Iterable[ast.AST]) -> tuple[set[str], list[list[str]],
+                                            list[ast.ImportFrom]]:
+    """The names read, the ``name.attr…`` chains and the ``from … import`` statements
+    among ``nodes``."""
+    names: set[str] = set()
+    chains: list[list[str]] = []
+    imports: list[ast.ImportFrom] = []
+    for node in nodes:
+        kind = type(node)
+        if kind is ast.Name:
+            if type(node.ctx) is ast.Load:  # type: ignore[attr-defined]
+                names.add(node.id)  # type: ignore[attr-defined]
+        elif kind is ast.Attribute:
+            parts: list[str] = []
+            cur: ast.AST = node
+            while type(cur) is ast.Attribute:
+                parts.append(cur.attr)  # type: ignore[attr-defined]
+                cur = cur.value  # type: ignore[attr-defined]
+            if type(cur) is ast.Name:
+                chains.append([cur.id, *reversed(parts)])  # type: ignore[attr-defined]
+        elif kind is ast.ImportFrom:
+            imports.append(node)  # type: ignore[arg-type]
+    return names, chains, imports
+
+
 def load_names(node: ast.AST) -> set[str]:
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)
-            and isinstance(n.ctx, ast.Load)}
+    return scan(ast.walk(node))[0]
 
 
 def definition_names(tree: ast.Module) -> set[str]:
@@ -79,17 +112,14 @@ def definition_names(tree: ast.Module) -> set[str]:
 
 
 def attribute_chains(tree: ast.AST) -> list[list[str]]:
-    chains = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute):
-            parts: list[str] = []
-            cur: ast.expr = node
-            while isinstance(cur, ast.Attribute):
-                parts.append(cur.attr)
-                cur = cur.value
-            if isinstance(cur, ast.Name):
-                chains.append([cur.id, *reversed(parts)])
-    return chains
+    return scan(ast.walk(tree))[1]
+
+
+def definition_spans(tree: ast.Module) -> dict[tuple[int, str], tuple[int, int]]:
+    """(first line, name) → (first line, last line) of every function definition in a
+    module: where a function's source lies, found without tokenising the file."""
+    return {(first_line(n), n.name): (first_line(n), n.end_lineno or n.lineno)
+            for n in ast.walk(tree) if isinstance(n, DEFS)}
 
 
 def _root_name(node: ast.expr) -> set[str]:

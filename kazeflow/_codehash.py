@@ -28,6 +28,7 @@ import builtins
 import functools
 import importlib.util
 import inspect
+import linecache
 import logging
 import os
 import sys
@@ -46,6 +47,7 @@ from kazeflow._codeast import (
     bytecode_text,
     code_names,
     definition_names,
+    definition_spans,
     first_line,
     flat_statements,
     immutable_repr,
@@ -54,6 +56,8 @@ from kazeflow._codeast import (
     parse_module,
     parse_source,
     path_to,
+    scan,
+    walk,
 )
 from kazeflow._codecache import SourceCache
 from kazeflow._hashing import tagged_digest
@@ -244,7 +248,7 @@ def _analyse(fn: Any) -> tuple[_FunctionSource, Decorators | None]:
     when it has no source and its bytecode stands in)."""
     code: types.CodeType = fn.__code__
     try:
-        tree = parse_source(inspect.getsource(fn))
+        tree = parse_source(_definition_source(fn))
     except (OSError, TypeError):
         tree = None
     if tree is None:
@@ -252,11 +256,39 @@ def _analyse(fn: Any) -> tuple[_FunctionSource, Decorators | None]:
         return _FunctionSource(bytecode_text(code), tuple(sorted(code_names(code))), (),
                                ()), None
     decorators = _drop_kazeflow_decorators(tree, fn.__globals__)
+    nodes = walk(tree)
+    names, chains, imports = scan(nodes)
     wanted = code_names(code) | definition_names(tree)
     return _FunctionSource(
-        normalise(tree, in_place=True), tuple(sorted(load_names(tree) & wanted)),
-        tuple(tuple(c) for c in attribute_chains(tree)),
-        tuple(n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom))), decorators
+        normalise(tree, in_place=True, nodes=nodes), tuple(sorted(names & wanted)),
+        tuple(tuple(c) for c in chains), tuple(imports)), decorators
+
+
+#: Function spans of each source file, with the linecache lines they were found in.
+_SPANS: dict[str, tuple[list[str], dict[tuple[int, str], tuple[int, int]]]] = {}
+
+
+def _definition_source(fn: Any) -> str:
+    """The source of ``fn``'s definition, as :func:`inspect.getsource` gives it, but
+    located in its file's syntax tree (parsed once per file) rather than by tokenising
+    the file again for every function. Lambdas and anything not found there fall back
+    to :func:`inspect.getsource`."""
+    code: types.CodeType = fn.__code__
+    filename = code.co_filename
+    if fn.__name__ != "<lambda>":
+        linecache.checkcache(filename)
+        lines = linecache.getlines(filename, fn.__globals__)
+        cached = _SPANS.get(filename)
+        if cached is None or cached[0] is not lines:
+            try:
+                spans = definition_spans(parse_module("".join(lines)))
+            except SyntaxError:
+                spans = {}
+            cached = _SPANS[filename] = (lines, spans)
+        span = cached[1].get((code.co_firstlineno, fn.__name__))
+        if span is not None:
+            return "".join(lines[span[0] - 1:span[1]])
+    return inspect.getsource(fn)
 
 
 def _encode(source: _FunctionSource, decorators: Decorators) -> tuple[Any, ...]:
@@ -277,6 +309,7 @@ def clear_memory_caches() -> None:
     """Forget what this process memoised, as a new process starts (tests and benchmarks
     use it to exercise the persistent cache alone)."""
     _SOURCES.clear()
+    _SPANS.clear()
     _code_digest.cache_clear()
     _is_user_file.cache_clear()
     parse_module.cache_clear()
