@@ -8,6 +8,7 @@ import ast
 import copy
 import functools
 import textwrap
+import threading
 import types
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -47,11 +48,11 @@ def normalise(node: ast.AST, *, in_place: bool = False,
 def parse_source(source: str) -> ast.Module | None:
     """Parse a definition's source, also one indented in a block or function."""
     try:
-        return ast.parse(textwrap.dedent(source))
+        return _parse(textwrap.dedent(source))
     except SyntaxError:  # e.g. a multi-line string less indented than the def
         pass
     try:
-        block = ast.parse("if 1:\n" + source).body[0]
+        block = _parse("if 1:\n" + source).body[0]
     except SyntaxError:
         return None
     return ast.Module(body=block.body, type_ignores=[])  # type: ignore[attr-defined]
@@ -61,7 +62,18 @@ def parse_source(source: str) -> ast.Module | None:
 def parse_module(source: str) -> ast.Module:
     """A module's tree, memoised by its text: every asset of a module reuses one parse.
     Keyed by content, so an edited file is parsed again; trees are never mutated."""
-    return ast.parse(source)
+    return _parse(source)
+
+
+_PARSING = threading.Lock()
+
+
+def _parse(source: str) -> ast.Module:
+    """``ast.parse``, one thread at a time: CPython before 3.13 keeps the AST builder's
+    recursion depth in shared state, and concurrent parses fail with "AST constructor
+    recursion depth mismatch" (cpython#106905)."""
+    with _PARSING:
+        return ast.parse(source)
 
 
 def walk(tree: ast.AST) -> list[ast.AST]:
