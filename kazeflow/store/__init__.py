@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from kazeflow.errors import KazeflowError, StoreError
 from kazeflow.store import _maintenance
-from kazeflow.store._locks import FileLock
+from kazeflow.store._leases import key_lease
+from kazeflow.store._locks import FileLock, Lock
 from kazeflow.store._maintenance import GcReport, VerifyReport
 from kazeflow.store._objects import ObjectStore
 from kazeflow.store._pins import RunPins
@@ -78,7 +79,6 @@ class Store:
             try:
                 self.root.mkdir(mode=self.mode, parents=True, exist_ok=True)
                 objects_dir.mkdir(mode=self.mode, exist_ok=True)
-                (self.root / "leases").mkdir(mode=self.mode, exist_ok=True)
             except OSError as exc:
                 raise StoreError(f"cannot create the store folder {self.root}: "
                                  f"{exc.strerror}; choose a writable location", path=self.root
@@ -125,10 +125,10 @@ class Store:
         """The pin file of run ``run_id`` (data versions gc must keep while it lives)."""
         return RunPins(self.root / "pins", run_id)
 
-    def lease(self, cache_key: str) -> FileLock:
+    def lease(self, cache_key: str) -> Lock:
         """An exclusive lease on one cache key (not yet acquired)."""
-        self.objects  # noqa: B018 - opens the store, which creates leases/
-        return FileLock(self.root / "leases" / f"{cache_key}.lock")
+        self.objects  # noqa: B018 - opens (creates) the store folder
+        return key_lease(self.root, cache_key)
 
     def history(self, asset_name: str | None = None, limit: int | None = None
                 ) -> list[Materialization]:

@@ -2,8 +2,9 @@
 
 - the *gc lock*: runs hold it shared from writing objects to committing their rows; gc
   holds it exclusive while deleting, so it never removes an object a run just wrote;
-- *key leases*: one per cache key, held from executing an asset to committing its row,
-  so a second process that wants the same materialization waits and then reuses it.
+- *key leases* (see ``_leases``): one per cache key, held from executing an asset to
+  committing its row, so a second run that wants the same materialization waits and
+  then reuses it.
 
 ``flock`` locks belong to an open file, so two threads that open the same lock file
 exclude each other as two processes do; a dead process's locks vanish with it.
@@ -16,6 +17,17 @@ import fcntl
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
+
+
+class Lock(Protocol):
+    """What runs need of a lock: a :class:`FileLock` or a key lease."""
+
+    created: bool  # nobody had taken it before the last acquire
+
+    def acquire(self, blocking: bool = True) -> bool: ...
+
+    def release(self) -> None: ...
 
 
 class FileLock:

@@ -1,0 +1,82 @@
+"""Key leases: an exclusive lock per cache key, held from executing an asset to
+committing its row, so that a second run wanting the same materialization waits and
+then reuses it.
+
+On Linux a lease is a one-byte lock (an open file description lock, ``F_OFD_SETLK``,
+which like ``flock`` belongs to an open file, so threads exclude each other as processes
+do) in one shared file, ``leases.lock``: taking a key creates no file, and the folder
+does not grow with every key ever materialized. The byte under a slot records that some
+run took a key of that slot before: :attr:`KeyLease.created` is False then, and the
+taker re-checks the database for what that run made. Elsewhere each key has its own
+``flock``-ed file under ``leases/`` and a file that already existed means the same.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import struct
+from pathlib import Path
+
+from kazeflow.store._locks import FileLock
+
+_OFD_SETLK = getattr(fcntl, "F_OFD_SETLK", None)
+_OFD_SETLKW = getattr(fcntl, "F_OFD_SETLKW", None)
+_FLOCK = struct.Struct("hhqqi")  # struct flock: type, whence, start, len, pid
+_LOCK_SPACE = 1 << 62  # lock offsets: 62 bits of the key, so keys practically never share
+_SLOTS = 1 << 24  # "taken before" bytes: at most 16 MiB, sparse; sharing costs a re-check
+_TAKEN = b"\x01"
+
+
+class KeyLease:
+    """An exclusive lease on one cache key in ``path`` (not yet acquired)."""
+
+    def __init__(self, path: Path, cache_key: str) -> None:
+        self.path = path
+        number = int(cache_key[:16], 16)
+        self._lock_at = number % _LOCK_SPACE  # a lock needs no bytes there
+        self._slot = number % _SLOTS
+        self._fd: int | None = None
+        #: Whether no run had taken a key of this slot before the last acquire.
+        self.created = False
+
+    def acquire(self, blocking: bool = True) -> bool:
+        """Take the lease; without ``blocking``, return False instead of waiting."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.fcntl(fd, _OFD_SETLKW if blocking else _OFD_SETLK,  # type: ignore[arg-type]
+                        _FLOCK.pack(fcntl.F_WRLCK, os.SEEK_SET, self._lock_at, 1, 0))
+        except (BlockingIOError, PermissionError):  # EAGAIN / EACCES: someone holds it
+            os.close(fd)
+            return False
+        except BaseException:
+            os.close(fd)
+            raise
+        try:
+            self.created = os.pread(fd, 1, self._slot) != _TAKEN
+            if self.created:
+                os.pwrite(fd, _TAKEN, self._slot)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        return True
+
+    @property
+    def held(self) -> bool:
+        """Whether this object holds the lease now."""
+        return self._fd is not None
+
+    def release(self) -> None:
+        """Let go of the lease (closing the file releases its lock)."""
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
+
+
+def key_lease(root: Path, cache_key: str) -> KeyLease | FileLock:
+    """The lease on ``cache_key`` in the store folder ``root`` (not yet acquired)."""
+    if _OFD_SETLK is not None:
+        return KeyLease(root / "leases.lock", cache_key)
+    (root / "leases").mkdir(mode=0o700, exist_ok=True)
+    return FileLock(root / "leases" / f"{cache_key}.lock")
