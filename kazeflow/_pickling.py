@@ -25,6 +25,7 @@ import re
 import struct
 import threading
 import types
+from collections.abc import Callable
 from typing import Any, BinaryIO
 
 from kazeflow.errors import UnpicklableResultError
@@ -35,6 +36,7 @@ _TAIL = struct.Struct("<QI8s")  # stream length, buffer count, MAGIC
 _ENTRY = struct.Struct("<Q")  # buffer length (read-only ones are marked in the stream)
 _OUT_OF_BAND_FROM = 1 << 20  # bytes; smaller buffers stay in the stream
 _PARALLEL_FROM = 4 << 20  # bytes; from the first write this large on, hash in a thread
+_IN_MEMORY_UP_TO = 64 << 10  # bytes; a smaller pickle is kept in memory, no file opened
 _CHUNK = 1 << 20
 _READ_CHUNK = 8 << 20
 
@@ -77,10 +79,14 @@ class _Digest:
 
 
 class _HashingWriter:
-    """A write-only file that hashes and counts what passes through to ``raw``."""
+    """A write-only file that hashes and counts what passes through. The first
+    ``_IN_MEMORY_UP_TO`` bytes are kept in memory; past that, ``open_file()`` gives the
+    file that they and the rest go to."""
 
-    def __init__(self, raw: BinaryIO) -> None:
-        self._raw = raw
+    def __init__(self, open_file: Callable[[], BinaryIO]) -> None:
+        self._open_file = open_file
+        self.raw: BinaryIO | None = None
+        self.held: list[bytes] = []
         self.digest = _Digest()
         self.size = 0
 
@@ -89,13 +95,25 @@ class _HashingWriter:
         if n >= _PARALLEL_FROM:
             self.digest.go_parallel()
         self.digest.feed(data)
-        self._raw.write(data)
+        if self.raw is None:
+            if self.size + n <= _IN_MEMORY_UP_TO:
+                self.held.append(bytes(data))
+                self.size += n
+                return n
+            self.raw = self._open_file()
+            for chunk in self.held:
+                self.raw.write(chunk)
+            self.held = []
+        self.raw.write(data)
         self.size += n
         return n
 
 
-def dump_hashed(value: Any, raw: BinaryIO) -> tuple[str, int]:
-    """Pickle ``value`` into ``raw``; return the SHA-256 hex digest and size of the bytes.
+def dump_hashed(value: Any, open_file: Callable[[], BinaryIO]
+                ) -> tuple[str, int, bytes | None]:
+    """Pickle ``value``; return the SHA-256 hex digest and size of the bytes, and the
+    bytes themselves when they are few (``open_file`` is then never called: a value that
+    is already stored costs no file). Larger pickles stream into ``open_file()``.
 
     Raises:
         UnpicklableResultError: ``value`` cannot be pickled, or is an open file or a
@@ -105,7 +123,7 @@ def dump_hashed(value: Any, raw: BinaryIO) -> tuple[str, int]:
         raise unpicklable(value, TypeError(f"cannot pickle '{type(value).__name__}' object"))
     import cloudpickle  # loaded on the first write, not on import kazeflow
 
-    writer = _HashingWriter(raw)
+    writer = _HashingWriter(open_file)
     buffers: list[memoryview] = []
 
     def in_band(buffer: pickle.PickleBuffer) -> bool:
@@ -126,12 +144,12 @@ def dump_hashed(value: Any, raw: BinaryIO) -> tuple[str, int]:
                 writer.write(view)
             writer.write(b"".join(_ENTRY.pack(view.nbytes) for view in buffers)
                          + _TAIL.pack(stream_length, len(buffers), MAGIC))
-        if writer.size >= _PARALLEL_FROM:  # reach the disk while the hash catches up
-            raw.flush()
-            os.fsync(raw.fileno())
+        if writer.raw is not None and writer.size >= _PARALLEL_FROM:
+            writer.raw.flush()  # reach the disk while the hash catches up
+            os.fsync(writer.raw.fileno())
     finally:
         data_version = writer.digest.hexdigest()
-    return data_version, writer.size
+    return data_version, writer.size, b"".join(writer.held) if writer.raw is None else None
 
 
 def file_digest(raw: BinaryIO) -> str:

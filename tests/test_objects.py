@@ -32,6 +32,24 @@ def test_equal_values_are_stored_once_and_never_rewritten(store):
     assert files == [store.objects.path(first)]  # no temp file left behind
 
 
+def test_a_small_value_already_stored_costs_no_file(store):
+    first, _ = store.objects.put([1, 2])
+    pending = store.objects.write([1, 2])
+    assert pending.data_version == first and pending.temp is None and not pending.is_new
+    assert [p.name for p in (store.root / "objects").iterdir() if p.is_file()] == []
+    store.objects.commit([pending])
+    assert store.objects.load(first) == [1, 2]
+
+
+def test_a_stored_value_removed_before_commit_is_written_again(store):
+    first, size = store.objects.put({"k": "v"})
+    pending = store.objects.write({"k": "v"})
+    assert pending.temp is None
+    store.objects.path(first).unlink()  # as gc would, between the check and the commit
+    store.objects.commit([pending])
+    assert store.objects.has(first, size) and store.objects.load(first) == {"k": "v"}
+
+
 def test_reuse_decision_is_a_stat_not_a_rehash(store):
     data_version, size = store.objects.put("x" * 1000)
     assert store.objects.has(data_version, size)

@@ -14,17 +14,20 @@ taker re-checks the database for what that run made. Elsewhere each key has its 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import struct
 from pathlib import Path
 
 from kazeflow.store._locks import FileLock
 
+log = logging.getLogger("kazeflow")
+
 _OFD_SETLK = getattr(fcntl, "F_OFD_SETLK", None)
 _OFD_SETLKW = getattr(fcntl, "F_OFD_SETLKW", None)
 _FLOCK = struct.Struct("hhqqi")  # struct flock: type, whence, start, len, pid
 _LOCK_SPACE = 1 << 62  # lock offsets: 62 bits of the key, so keys practically never share
-_SLOTS = 1 << 24  # "taken before" bytes: at most 16 MiB, sparse; sharing costs a re-check
+_SLOTS = 1 << 22  # "taken before" bytes: at most 4 MiB, sparse; sharing costs a re-check
 _TAKEN = b"\x01"
 
 
@@ -52,10 +55,13 @@ class KeyLease:
         except BaseException:
             os.close(fd)
             raise
+        self.created = False  # unknown counts as taken: the caller re-checks
         try:
             self.created = os.pread(fd, 1, self._slot) != _TAKEN
             if self.created:
                 os.pwrite(fd, _TAKEN, self._slot)
+        except OSError as exc:  # disk full, a file size limit: the lock holds regardless
+            log.debug("cannot mark lease slot %d in %s: %s", self._slot, self.path, exc)
         except BaseException:
             os.close(fd)
             raise

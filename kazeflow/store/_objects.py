@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import fcntl
 import itertools
 import logging
@@ -58,7 +59,9 @@ class ObjectStore:
         return pending.data_version, pending.size
 
     def write(self, value: Any) -> PendingObject:
-        """Stream the pickle of ``value`` into a locked temp file while hashing it.
+        """Pickle ``value`` while hashing it: a small pickle in memory, written to a
+        locked temp file only if no object has its bytes yet; a large one streamed into
+        such a file.
 
         Nothing is visible under an object name until :meth:`commit`.
 
@@ -67,16 +70,25 @@ class ObjectStore:
             StoreError: the store cannot be written (disk full, read-only).
         """
         temp = Path(f"{self._prefix}{_temp_name()}")
-        raw = None
+        raw: BinaryIO | None = None
+
+        def open_temp() -> BinaryIO:
+            nonlocal raw
+            raw = _open_locked(temp)
+            return raw
+
         try:
-            raw = open(temp, "wb")
-            fcntl.flock(raw.fileno(), fcntl.LOCK_EX)  # live: cleaners keep off
             try:
-                data_version, size = _pickling.dump_hashed(value, raw)
+                data_version, size, data = _pickling.dump_hashed(value, open_temp)
             except (OSError, UnpicklableResultError):
                 raise
             except Exception as exc:
                 raise _pickling.unpicklable(value, exc) from exc
+            if data is not None:
+                if self.has(data_version, size):
+                    return PendingObject(data_version, size, None, None, False, data)
+                open_temp().write(data)
+            assert raw is not None
             raw.flush()
             is_new = _size(self.path(data_version)) is None
             return PendingObject(data_version, size, temp, raw, is_new)
@@ -111,15 +123,21 @@ class ObjectStore:
         ``durable=False`` (only where :attr:`can_sync_later`) objects are renamed only:
         whoever records them calls :meth:`sync` first.
         """
+        pending = list(pending)
         group = len(pending) > 1 and _syncfs is not None
         try:
+            for i, item in enumerate(pending):
+                pending[i] = self._spill(item)
             if not durable:
                 pass
             elif not group:
                 for item in pending:
-                    os.fsync(item.raw.fileno())
+                    if item.raw is not None:
+                        os.fsync(item.raw.fileno())
             folders = set()
             for item in pending:
+                if item.temp is None:  # already stored (checked again just above)
+                    continue
                 final = self.path(item.data_version)
                 if _size(final) == item.size:
                     item.temp.unlink()
@@ -142,13 +160,33 @@ class ObjectStore:
             raise _write_error(self.root, exc) from exc
         finally:
             for item in pending:
-                item.raw.close()
+                if item.raw is not None:
+                    item.raw.close()
+
+    def _spill(self, item: PendingObject) -> PendingObject:
+        """``item`` itself, or, if it was kept in memory because an equal object was
+        stored and that object has vanished since (gc), ``item`` written to a temp file."""
+        if item.temp is not None or self.has(item.data_version, item.size):
+            return item
+        assert item.data is not None
+        temp = Path(f"{self._prefix}{_temp_name()}")
+        raw = _open_locked(temp)
+        try:
+            raw.write(item.data)
+            raw.flush()
+        except BaseException:
+            raw.close()
+            _remove(temp)
+            raise
+        return dataclasses.replace(item, temp=temp, raw=raw, is_new=True)
 
     def discard(self, pending: list[PendingObject]) -> None:
         """Drop written objects that will not be committed."""
         for item in pending:
-            item.raw.close()
-            _remove(item.temp)
+            if item.raw is not None:
+                item.raw.close()
+            if item.temp is not None:
+                _remove(item.temp)
 
     def load(self, data_version: str) -> Any:
         """Read, verify and unpickle the object ``data_version``.
@@ -216,13 +254,15 @@ class ObjectStore:
 
 @dataclass(frozen=True)
 class PendingObject:
-    """An object written to a temp file (held open and locked) but not yet committed."""
+    """An object written to a temp file (held open and locked) but not yet committed;
+    or, with no temp file, the bytes of a small one that was already stored."""
 
     data_version: str
     size: int
-    temp: Path
-    raw: BinaryIO
+    temp: Path | None
+    raw: BinaryIO | None
     is_new: bool = True  # no object had these bytes when they were written
+    data: bytes | None = None
 
 
 _TEMP_COUNTER = itertools.count()
@@ -233,6 +273,17 @@ def _temp_name() -> str:
     """A temp file name unique across processes and threads, without a syscall each."""
     return (f"{_TEMP_TAG}-{os.getpid()}-{threading.get_ident()}-{next(_TEMP_COUNTER)}"
             f"{TEMP_SUFFIX}")
+
+
+def _open_locked(temp: Path) -> BinaryIO:
+    """Create a temp file, locked while its writer lives (cleaners keep off)."""
+    raw = open(temp, "wb")
+    try:
+        fcntl.flock(raw.fileno(), fcntl.LOCK_EX)
+    except BaseException:
+        raw.close()
+        raise
+    return raw
 
 
 def _write_error(root: Path, exc: OSError) -> StoreError:
