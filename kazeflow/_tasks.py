@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kazeflow._gcpause import user_code
 from kazeflow.assets import Asset
 from kazeflow.config import Config
 from kazeflow.context import AssetContext
@@ -114,7 +115,8 @@ def _call(item: Asset, kwargs: dict[str, Any], config: Config | None,
     started = time.time()
     token = current_asset.set(item.name)
     try:
-        value = item.fn(**kwargs)
+        with user_code():
+            value = item.fn(**kwargs)
     except Exception as exc:
         return Outcome(started, time.time(), error=traceback.format_exc(), exc=exc)
     finally:

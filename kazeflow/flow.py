@@ -9,6 +9,7 @@ from typing import Any
 from kazeflow import _codehash, graph
 from kazeflow._evaluate import Evaluator
 from kazeflow._execute import ScheduledRun, check_not_inside_asset
+from kazeflow._gcpause import bookkeeping
 from kazeflow._prepare import prepare
 from kazeflow.assets import Asset, collect_universe
 from kazeflow.errors import DefinitionError, KazeflowError
@@ -102,16 +103,17 @@ class Flow:
         from kazeflow import executors
 
         check_not_inside_asset()
-        sources = _codehash.source_cache(self.store.sources_cache_path)
-        prepared = prepare(self._plan, config, sources)
-        forced = self._forced(force)
-        pools = _check_pools(pools)
-        runner, owned = executors.resolve(executor, max_workers)
-        try:
-            return ScheduledRun(self.store, self._plan, prepared, forced, runner, pools,
-                                owns_executor=owned).execute()
-        finally:
-            sources.save()
+        with bookkeeping():
+            sources = _codehash.source_cache(self.store.sources_cache_path)
+            prepared = prepare(self._plan, config, sources)
+            forced = self._forced(force)
+            pools = _check_pools(pools)
+            runner, owned = executors.resolve(executor, max_workers)
+            try:
+                return ScheduledRun(self.store, self._plan, prepared, forced, runner, pools,
+                                    owns_executor=owned).execute()
+            finally:
+                sources.save()
 
     def status(self, config: Mapping[str, Mapping[str, Any]] | None = None
                ) -> dict[str, AssetStatus]:
@@ -120,21 +122,22 @@ class Flow:
         Executes nothing. Reasons carry their facts (``Reason.details``): the code diff,
         the old and new config, the upstream that changed.
         """
-        sources = _codehash.source_cache(self.store.sources_cache_path)
-        prepared = prepare(self._plan, config, sources)
-        evaluator = Evaluator(self.store, prepared)
-        sources.save()
-        versions: dict[str, str] = {}
-        statuses = {}
-        for item in self._plan:
-            inputs = evaluator.inputs(item.name, versions)
-            decision = evaluator.decide(inputs, explain=True)
-            if decision.state == FRESH and decision.reuse is not None:
-                versions[item.name] = decision.reuse.data_version  # type: ignore[assignment]
-            statuses[item.name] = AssetStatus(
-                item.name, decision.state, decision.reasons, inputs.cache_key,
-                decision.reuse or evaluator.latest.get(item.name))
-        return statuses
+        with bookkeeping():
+            sources = _codehash.source_cache(self.store.sources_cache_path)
+            prepared = prepare(self._plan, config, sources)
+            evaluator = Evaluator(self.store, prepared)
+            sources.save()
+            versions: dict[str, str] = {}
+            statuses = {}
+            for item in self._plan:
+                inputs = evaluator.inputs(item.name, versions)
+                decision = evaluator.decide(inputs, explain=True)
+                if decision.state == FRESH and decision.reuse is not None:
+                    versions[item.name] = decision.reuse.data_version  # type: ignore[assignment]
+                statuses[item.name] = AssetStatus(
+                    item.name, decision.state, decision.reasons, inputs.cache_key,
+                    decision.reuse or evaluator.latest.get(item.name))
+            return statuses
 
     def history(self, asset_name: str | None = None, limit: int | None = None
                 ) -> list[Materialization]:
