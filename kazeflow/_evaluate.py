@@ -26,7 +26,7 @@ class Evaluator:
         #: Data versions this run produced that no object had before: no recorded key
         #: can contain them, so their downstream needs no lookup by key.
         self.new_versions: set[str] = set()
-        self._key_index: dict[str, list[int]] | None = None
+        self._recorded_keys: set[str] | None = None
         self._lookups = 0
 
     def inputs(self, name: str, versions: Mapping[str, str]) -> AssetInputs:
@@ -57,16 +57,16 @@ class Evaluator:
         self._exists.pop(data_version, None)
 
     def by_cache_key(self, cache_key: str, fresh: bool = False) -> list[Materialization]:
-        """Records with ``cache_key``: a query each for the first few, then one index of
-        every key of the plan (a change run looks up hundreds of keys), unless ``fresh``
-        (another process may just have committed it)."""
+        """Records with ``cache_key``: after the first few lookups, only keys that some
+        record of the plan has are looked up (a change run looks up hundreds of keys that
+        nothing has), unless ``fresh`` (another process may just have committed it)."""
         self._lookups += 1
-        if fresh or (self._key_index is None and self._lookups <= self.QUERIES_BEFORE_INDEX):
-            return self.store.metadata.by_cache_key(cache_key)
-        if self._key_index is None:
-            self._key_index = self.store.metadata.key_index(self.prepared)
-        ids = self._key_index.get(cache_key)
-        return self.store.metadata.by_ids(ids) if ids else []
+        if not fresh and self._lookups > self.QUERIES_BEFORE_INDEX:
+            if self._recorded_keys is None:
+                self._recorded_keys = self.store.metadata.recorded_keys(self.prepared)
+            if cache_key not in self._recorded_keys:
+                return []
+        return self.store.metadata.by_cache_key(cache_key)
 
     def decide(self, inputs: AssetInputs, explain: bool = False,
                fresh: bool = False) -> Decision:
