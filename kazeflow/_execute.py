@@ -88,8 +88,8 @@ class ScheduledRun:
         self.run_id = uuid.uuid4().hex
         self.versions: dict[str, str] = {}
         self.values: dict[str, Any] = {}
-        self.materialized: list[str] = []
-        self.reused: list[str] = []
+        self.materialized: dict[str, None] = {}  # ordered sets of names
+        self.reused: dict[str, None] = {}
         self.failed: dict[str, str] = {}
         self.skipped: dict[str, str] = {}
         self.errors: dict[str, Exception] = {}
@@ -140,15 +140,15 @@ class ScheduledRun:
             meta.finish_run(self.run_id, status=status, n_materialized=len(self.materialized),
                             n_reused=len(self.reused), n_failed=len(self.failed), error=error)
         by_plan = self._index.__getitem__
-        self.materialized.sort(key=by_plan)
-        self.reused.sort(key=by_plan)
+        materialized = tuple(sorted(self.materialized, key=by_plan))
+        reused = tuple(sorted(self.reused, key=by_plan))
         failed = {n: self.failed[n] for n in sorted(self.failed, key=by_plan)}
         skipped = {n: self.skipped[n] for n in sorted(self.skipped, key=by_plan)}
         result = RunResult(
             self.run_id,
             {n: functools.partial(self.store.objects.load, self.versions[n])
-             for n in (*self.reused, *self.materialized) if n not in self.values},
-            self.values, materialized=tuple(self.materialized), reused=tuple(self.reused),
+             for n in (*reused, *materialized) if n not in self.values},
+            self.values, materialized=materialized, reused=reused,
             failed=failed, skipped=skipped, duration=time.time() - started,
             order=tuple(a.name for a in self.plan),
             on_release=self.pins.close)  # gc keeps what the result may still load
@@ -233,7 +233,7 @@ class ScheduledRun:
         if decision.state == FRESH:
             assert decision.reuse is not None and decision.reuse.data_version is not None
             self.versions[item.name] = decision.reuse.data_version
-            self.reused.append(item.name)
+            self.reused[item.name] = None
             log.debug("reusing %r", item.name,
                       extra={"kazeflow_event": "reused", "asset_name": item.name})
             self._done(item.name)
@@ -369,10 +369,8 @@ class ScheduledRun:
         self.versions[item.name] = outcome.data_version
         if outcome.is_new:
             self.evaluator.new_versions.add(outcome.data_version)
-        if item.name in self.reused:
-            self.reused.remove(item.name)
-        if item.name not in self.materialized:
-            self.materialized.append(item.name)
+        self.reused.pop(item.name, None)
+        self.materialized[item.name] = None
 
     def _reuse_after_wait(self, inputs: AssetInputs) -> bool:
         """Another run held this key's lease: reuse what it made, if it did."""
@@ -384,8 +382,7 @@ class ScheduledRun:
                  inputs.asset_name)
         assert decision.reuse is not None and decision.reuse.data_version is not None
         self.versions[inputs.asset_name] = decision.reuse.data_version
-        if inputs.asset_name not in self.reused:
-            self.reused.append(inputs.asset_name)
+        self.reused[inputs.asset_name] = None
         return True
 
     def _pin(self, data_versions: Iterable[str]) -> None:
