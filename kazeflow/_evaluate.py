@@ -6,8 +6,8 @@ from collections.abc import Collection, Mapping
 
 from kazeflow._hashing import cache_key
 from kazeflow._prepare import PreparedAsset
-from kazeflow.freshness import AssetInputs, Decision, decide
-from kazeflow.results import Materialization
+from kazeflow.freshness import FRESH, AssetInputs, Decision, decide
+from kazeflow.results import Materialization, RecordKey
 from kazeflow.store import Store
 
 
@@ -17,11 +17,19 @@ class Evaluator:
     QUERIES_BEFORE_INDEX = 8
 
     def __init__(self, store: Store, prepared: Mapping[str, PreparedAsset],
-                 forced: Collection[str] = ()) -> None:
+                 forced: Collection[str] = (), full_records: bool = False) -> None:
         self.store = store
         self.prepared = prepared
         self.forced = frozenset(forced)
-        self.latest: dict[str, Materialization] = store.metadata.latest(prepared)
+        #: Each asset's newest successful record: all of it with ``full_records`` (for
+        #: ``status``), else only its key, and the rest fetched when a decision needs it.
+        self._records: dict[str, Materialization] = {}
+        if full_records:
+            self._records = store.metadata.latest(prepared)
+            self.latest_keys = {name: RecordKey(r.id, r.cache_key, r.data_version, r.size)
+                                for name, r in self._records.items()}
+        else:
+            self.latest_keys = store.metadata.latest_keys(prepared)
         self._exists: dict[str, bool] = {}
         #: Data versions this run produced that no object had before: no recorded key
         #: can contain them, so their downstream needs no lookup by key.
@@ -42,7 +50,21 @@ class Evaluator:
             config=item.config_dict, upstream_versions=upstream, stale_upstreams=stale,
             cache_key=key, cache=item.asset.cache, forced=name in self.forced)
 
-    def object_exists(self, record: Materialization) -> bool:
+    def latest(self, name: str) -> Materialization | None:
+        """The newest successful record of ``name``, if it has one."""
+        record = self._records.get(name)
+        if record is None and name in self.latest_keys:
+            record = self.store.metadata.by_id(self.latest_keys[name].id)
+            if record is not None:
+                self._records[name] = record
+        return record
+
+    def forget_latest(self, name: str) -> None:
+        """Look ``name``'s newest record up again (a run may have made a newer one)."""
+        self.latest_keys.pop(name, None)
+        self._records.pop(name, None)
+
+    def object_exists(self, record: Materialization | RecordKey) -> bool:
         """Whether ``record``'s object is in the store (one stat per object and run)."""
         if record.data_version is None or record.size is None:
             return False
@@ -72,16 +94,18 @@ class Evaluator:
                fresh: bool = False) -> Decision:
         """Decide ``inputs``; with ``explain``, code reasons carry a diff of the code;
         with ``fresh``, records another process just committed are seen."""
-        last = self.latest.get(inputs.asset_name)
+        name = inputs.asset_name
+        lookup = inputs.cache_key is not None and inputs.cache and not inputs.forced
+        key = self.latest_keys.get(name)
+        if lookup and key is not None and key.cache_key == inputs.cache_key and \
+                self.object_exists(key):  # the common case: no full record needed
+            return Decision(FRESH, reuse=self._records.get(name, key))
+        last = self.latest(name)
         candidates: list[Materialization] = []
-        if inputs.cache_key is not None and inputs.cache and not inputs.forced:
-            if last is not None and last.cache_key == inputs.cache_key and \
-                    self.object_exists(last):
-                candidates = [last]
-            elif fresh or (last is not None and not any(  # an older record may have it
-                    v in self.new_versions for v in (inputs.upstream_versions or {}).values())):
-                candidates = self.by_cache_key(inputs.cache_key, fresh)
-            # never materialized: the key holds the asset's name, so nothing matches
+        if lookup and (fresh or (last is not None and not any(  # an older record may have it
+                v in self.new_versions for v in (inputs.upstream_versions or {}).values()))):
+            candidates = self.by_cache_key(inputs.cache_key, fresh)  # type: ignore[arg-type]
+        # never materialized: the key holds the asset's name, so nothing matches
         return decide(
             inputs, candidates, last, self.object_exists,
             old_code=self.store.metadata.code_components if explain else None,

@@ -36,7 +36,7 @@ from kazeflow.errors import (
 )
 from kazeflow.executors import Executor, SequentialExecutor
 from kazeflow.freshness import FRESH, AssetInputs
-from kazeflow.results import Materialization, RunResult
+from kazeflow.results import Materialization, RecordKey, RunResult
 from kazeflow.store import Store
 from kazeflow.store._locks import Lock
 
@@ -117,7 +117,7 @@ class ScheduledRun:
         try:
             try:
                 self.pins.open()
-                self._pin(r.data_version for r in self.evaluator.latest.values()
+                self._pin(r.data_version for r in self.evaluator.latest_keys.values()
                           if r.data_version is not None)
                 self._schedule()
             except BaseException:
@@ -374,7 +374,7 @@ class ScheduledRun:
 
     def _reuse_after_wait(self, inputs: AssetInputs) -> bool:
         """Another run held this key's lease: reuse what it made, if it did."""
-        self.evaluator.latest.pop(inputs.asset_name, None)  # it may have a newer one now
+        self.evaluator.forget_latest(inputs.asset_name)  # it may have a newer one now
         decision = self.evaluator.decide(inputs, fresh=True)
         if decision.state != FRESH or not self._pinned_in_store(decision.reuse):
             return False
@@ -395,7 +395,7 @@ class ScheduledRun:
         finally:
             hold.release()
 
-    def _pinned_in_store(self, record: Materialization | None) -> bool:
+    def _pinned_in_store(self, record: Materialization | RecordKey | None) -> bool:
         """Pin a record chosen for reuse; whether its object is still there."""
         assert record is not None and record.data_version is not None
         if record.data_version in self.pins.pinned:
@@ -447,7 +447,7 @@ class ScheduledRun:
             self.pins.add([data_version])
         self.batch.add(row, obj, new_code, lease, hold)
         if status == "materialized":
-            self.evaluator.latest.pop(inputs.asset_name, None)
+            self.evaluator.forget_latest(inputs.asset_name)
 
 
 def _failure_message(failed: Mapping[str, str], skipped: Mapping[str, str]) -> str:

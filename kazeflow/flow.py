@@ -125,7 +125,7 @@ class Flow:
         with bookkeeping():
             sources = _codehash.source_cache(self.store.sources_cache_path)
             prepared = prepare(self._plan, config, sources)
-            evaluator = Evaluator(self.store, prepared)
+            evaluator = Evaluator(self.store, prepared, full_records=True)
             sources.save()
             versions: dict[str, str] = {}
             statuses = {}
@@ -134,9 +134,10 @@ class Flow:
                 decision = evaluator.decide(inputs, explain=True)
                 if decision.state == FRESH and decision.reuse is not None:
                     versions[item.name] = decision.reuse.data_version  # type: ignore[assignment]
+                record = decision.reuse if isinstance(decision.reuse, Materialization) \
+                    else evaluator.latest(item.name)
                 statuses[item.name] = AssetStatus(
-                    item.name, decision.state, decision.reasons, inputs.cache_key,
-                    decision.reuse or evaluator.latest.get(item.name))
+                    item.name, decision.state, decision.reasons, inputs.cache_key, record)
             return statuses
 
     def history(self, asset_name: str | None = None, limit: int | None = None

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kazeflow.results import Materialization, Reason
+from kazeflow.results import Materialization, Reason, RecordKey
 
 FRESH, STALE, MISSING = "fresh", "stale", "missing"
 
@@ -18,7 +18,7 @@ class Decision:
 
     state: str
     reasons: tuple[Reason, ...] = ()
-    reuse: Materialization | None = None
+    reuse: Materialization | RecordKey | None = None
 
 
 @dataclass(frozen=True)

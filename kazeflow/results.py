@@ -6,7 +6,7 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 
 def _datetime(timestamp: float | None) -> datetime | None:
@@ -39,6 +39,16 @@ class Materialization:
     def started(self) -> datetime:
         """``started_at`` as an aware UTC datetime."""
         return _datetime(self.started_at)  # type: ignore[return-value]
+
+
+class RecordKey(NamedTuple):
+    """The part of a materialization record that reusing it needs (a run reads only
+    this for assets that turn out fresh)."""
+
+    id: int
+    cache_key: str
+    data_version: str | None
+    size: int | None
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from kazeflow.errors import ObjectNotFoundError, StoreError
-from kazeflow.results import Materialization, Run
+from kazeflow.results import Materialization, RecordKey, Run
 from kazeflow.store import _migrate
 from kazeflow.store._models import code_sources, materializations, objects, runs
 
@@ -188,24 +188,42 @@ class MetadataStore:
         return json.loads(text) if text is not None else None
 
     def latest(self, asset_names: Collection[str]) -> dict[str, Materialization]:
-        """The newest successful materialization of each asset that has one.
+        """The newest successful materialization of each asset that has one."""
+        m = materializations
+        rows = self._newest(asset_names, "latest", m.c.asset_name, *m.c)
+        return {row[0]: _materialization(row[1:]) for row in rows}
 
-        One query for the whole plan: with few names they go in an ``IN`` list; with
-        many, every asset's newest row is read and filtered here (cheaper than binding
-        thousands of parameters).
-        """
+    def latest_keys(self, asset_names: Collection[str]) -> dict[str, RecordKey]:
+        """Like :meth:`latest`, only the columns that reusing a record needs."""
+        m = materializations
+        rows = self._newest(asset_names, "latest_keys", m.c.asset_name, m.c.id,
+                            m.c.cache_key, m.c.data_version, m.c.size)
+        return {row[0]: RecordKey(*row[1:]) for row in rows}
+
+    def _newest(self, asset_names: Collection[str], tag: str, *columns: Any
+                ) -> list[Any]:
+        """``columns`` (the first: the asset name) of the newest successful record of
+        each of ``asset_names``. One query for the whole plan: with few names they go in
+        an ``IN`` list; with many, every asset's newest row is read and filtered here
+        (cheaper than binding thousands of parameters)."""
         m = materializations
         wanted = set(asset_names)
         newest = select(func.max(m.c.id)).where(m.c.status == "materialized")
         if len(wanted) <= _CHUNK:
-            query = select(m).where(m.c.id.in_(newest.where(
+            query = select(*columns).where(m.c.id.in_(newest.where(
                 m.c.asset_name.in_(sorted(wanted))).group_by(m.c.asset_name)))
             with self.engine.connect() as conn:
-                rows: Iterable[Any] = conn.execute(query).all()
-        else:
-            rows = self._read("latest", lambda: select(m).where(
-                m.c.id.in_(newest.group_by(m.c.asset_name))))
-        return {row[2]: _materialization(row) for row in rows if row[2] in wanted}
+                return list(conn.execute(query))
+        rows = self._read(tag, lambda: select(*columns).where(
+            m.c.id.in_(newest.group_by(m.c.asset_name))))
+        return [row for row in rows if row[0] in wanted]
+
+    def by_id(self, record_id: int) -> Materialization | None:
+        """One record by id."""
+        m = materializations
+        rows = self._read("by_id", lambda: select(m).where(m.c.id == bindparam("id")),
+                          id=record_id)
+        return _materialization(rows[0]) if rows else None
 
     def by_cache_key(self, cache_key: str) -> list[Materialization]:
         """Successful materializations with ``cache_key``, newest first."""
