@@ -1,11 +1,13 @@
 """A cache of per-function source analyses that outlives the process, kept in the store.
 
 A new process would otherwise re-read, parse and normalise every asset's source before
-its first run (about 0.2 ms a function). Entries are keyed by file, qualified name and
-first line, and trusted only while the file's size, mtime and inode are those it had when
-the entry was made. A file modified less than :data:`RACY_SECONDS` before it was analysed
-is not cached at all: a second edit within the filesystem's timestamp granularity could
-otherwise leave size and mtime unchanged (git's "racily clean" problem). The cache is an
+its first run (about 0.1 ms a function). Entries are keyed by file, qualified name and
+first line, and trusted only while the file's size, mtime, ctime and inode are those it
+had when the entry was made (ctime, which no tool can set back, catches a copy that
+keeps an old mtime). A file modified less than :data:`RACY_SECONDS` before it was
+analysed is not cached at all: a second edit within the filesystem's timestamp
+granularity could otherwise leave the signature unchanged (git's "racily clean"
+problem). The cache is an
 optimisation only: an unreadable, foreign or damaged file counts as empty, and failing to
 write it is ignored.
 """
@@ -24,7 +26,7 @@ log = logging.getLogger("kazeflow")
 
 RACY_SECONDS = 2.0
 
-FileSignature = tuple[int, int, int]  # size, mtime_ns, inode
+FileSignature = tuple[int, int, int, int]  # size, mtime_ns, ctime_ns, inode
 Entry = Any  # plain data that marshal can write (tuples, strings, numbers)
 
 
@@ -108,5 +110,6 @@ class SourceCache:
             except (OSError, ValueError):
                 self._signatures[filename] = None
             else:
-                self._signatures[filename] = (st.st_size, st.st_mtime_ns, st.st_ino)
+                self._signatures[filename] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns,
+                                              st.st_ino)
         return self._signatures[filename]

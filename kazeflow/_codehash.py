@@ -310,6 +310,7 @@ def clear_memory_caches() -> None:
     use it to exercise the persistent cache alone)."""
     _SOURCES.clear()
     _SPANS.clear()
+    linecache.clearcache()
     _code_digest.cache_clear()
     _is_user_file.cache_clear()
     parse_module.cache_clear()
@@ -317,7 +318,7 @@ def clear_memory_caches() -> None:
 
 def source_cache(path: Path | None) -> SourceCache:
     """The persistent cache of function analyses at ``path`` (None: this run only)."""
-    return SourceCache(path, ("kazeflow.sources", 1, CODE_HASH_VERSION,
+    return SourceCache(path, ("kazeflow.sources", 2, CODE_HASH_VERSION,
                               sys.version_info[:2]))
 
 

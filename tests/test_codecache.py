@@ -155,3 +155,16 @@ def test_entries_of_another_python_or_format_are_ignored(module, tmp_path):
         == ("entry",)
     assert SourceCache(path, ("format", 2)).get(str(folder / f"{name}.py"), "base", 4) \
         is None
+
+
+def test_a_copy_that_keeps_the_old_mtime_is_seen(module, store, analysed):
+    folder, name = module
+    path = folder / f"{name}.py"
+    _run_fresh(name, store)
+    before = path.stat()
+    analysed.clear()
+    path.write_text(SOURCE.replace("base + 1", "base + 3"))  # same size, as cp -p does
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert path.stat().st_size == before.st_size
+    assert _run_fresh(name, store) == ["top"]  # the ctime moved: the file is read again
+    assert sorted(analysed) == ["base", "top"]
