@@ -454,3 +454,26 @@ def test_two_parallel_runs_on_one_store_execute_each_asset_once(tmp_path):
         run.join(60)
     assert errors == [] and len(results) == 2 and results[0] == results[1]
     assert sorted(calls) == sorted([f"leaf{i}" for i in range(4)] + ["total"])
+
+
+def test_worker_processes_write_and_read_large_arrays_out_of_band(tmp_path):
+    import numpy as np
+
+    @asset
+    def matrix():
+        return np.arange(1_000_000, dtype=np.float64).reshape(1000, 1000)  # 8 MB
+
+    @asset
+    def column_sums(matrix):
+        return matrix.sum(axis=0)
+
+    with Store(tmp_path / "store") as store:
+        result = Flow(["column_sums"], store=store).run(executor="processes",
+                                                       max_workers=2)
+        expected = np.arange(1_000_000, dtype=np.float64).reshape(1000, 1000).sum(axis=0)
+        assert np.array_equal(result["column_sums"], expected)
+        assert np.array_equal(result["matrix"][3], np.arange(3000, 4000))
+        record = store.materialization("matrix")
+        assert store.objects.path(record.data_version).read_bytes().endswith(
+            b"KZFOOB1\n")
+        assert store.verify().ok
