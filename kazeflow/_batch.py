@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kazeflow.store import Store
-from kazeflow.store._locks import Lock
+from kazeflow.store._locks import FdLock
 from kazeflow.store._objects import PendingObject
 
 log = logging.getLogger("kazeflow")
@@ -39,7 +39,7 @@ class WriteBatch:
         self._objects: list[PendingObject] = []
         self._rows: list[dict[str, Any]] = []
         self._code: dict[str, Mapping[str, str]] = {}
-        self._leases: list[Lock] = []
+        self._leases: list[FdLock] = []
         self._lock = threading.Lock()  # guards the lists: held only briefly
         self._io_lock = threading.Lock()  # one flush at a time, in queue order
         self._timer: threading.Timer | None = None
@@ -48,8 +48,8 @@ class WriteBatch:
         self._unsynced = False
 
     def add(self, row: dict[str, Any], obj: PendingObject | None,
-            code: Mapping[str, Mapping[str, str]], lease: Lock,
-            hold: Lock | None = None) -> None:
+            code: Mapping[str, Mapping[str, str]], lease: FdLock,
+            hold: FdLock | None = None) -> None:
         """Queue one materialization record (and its object); the batch owns ``lease``
         and ``hold`` (a gc lock guarding an object a worker process already committed)."""
         self._raise_timer_error()
@@ -92,7 +92,7 @@ class WriteBatch:
         self._raise_timer_error()
 
     def _commit(self, objects: list[PendingObject], rows: list[dict[str, Any]],
-                code: Mapping[str, Mapping[str, str]], leases: list[Lock],
+                code: Mapping[str, Mapping[str, str]], leases: list[FdLock],
                 unsynced: bool = False) -> None:
         hold = self.store.writing()
         hold.acquire()

@@ -38,7 +38,7 @@ from kazeflow.executors import Executor, SequentialExecutor
 from kazeflow.freshness import FRESH, AssetInputs
 from kazeflow.results import Materialization, RecordKey, RunResult
 from kazeflow.store import Store
-from kazeflow.store._locks import Lock
+from kazeflow.store._locks import FdLock
 
 log = logging.getLogger("kazeflow")
 
@@ -62,7 +62,7 @@ class _Job:
 
     item: Asset
     inputs: AssetInputs
-    lease: Lock
+    lease: FdLock
     submitted: float
 
 
@@ -423,10 +423,10 @@ class ScheduledRun:
                     raise _UpstreamFailed(name) from None
         return self.values[name]
 
-    def _queue(self, inputs: AssetInputs, started: float, lease: Lock, *, status: str,
+    def _queue(self, inputs: AssetInputs, started: float, lease: FdLock, *, status: str,
                data_version: str | None = None, size: int | None = None,
                obj: Any = None, error: str | None = None,
-               metadata: Mapping[str, Any] | None = None, hold: Lock | None = None
+               metadata: Mapping[str, Any] | None = None, hold: FdLock | None = None
                ) -> None:
         """Queue the record of one attempt (committed with the batch)."""
         code = self.prepared[inputs.asset_name].code

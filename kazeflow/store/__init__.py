@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from kazeflow.errors import KazeflowError, StoreError
 from kazeflow.store import _maintenance
 from kazeflow.store._leases import key_lease
-from kazeflow.store._locks import FileLock, Lock
+from kazeflow.store._locks import FdLock, FileLock
 from kazeflow.store._maintenance import GcReport, VerifyReport
 from kazeflow.store._objects import ObjectStore
 from kazeflow.store._pins import RunPins
@@ -125,7 +125,7 @@ class Store:
         """The pin file of run ``run_id`` (data versions gc must keep while it lives)."""
         return RunPins(self.root / "pins", run_id)
 
-    def lease(self, cache_key: str) -> Lock:
+    def lease(self, cache_key: str) -> FdLock:
         """An exclusive lease on one cache key (not yet acquired)."""
         self.objects  # noqa: B018 - opens (creates) the store folder
         return key_lease(self.root, cache_key)

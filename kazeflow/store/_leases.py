@@ -19,7 +19,7 @@ import os
 import struct
 from pathlib import Path
 
-from kazeflow.store._locks import FileLock
+from kazeflow.store._locks import FdLock, FileLock
 
 log = logging.getLogger("kazeflow")
 
@@ -31,30 +31,22 @@ _SLOTS = 1 << 22  # "taken before" bytes: at most 4 MiB, sparse; sharing costs a
 _TAKEN = b"\x01"
 
 
-class KeyLease:
-    """An exclusive lease on one cache key in ``path`` (not yet acquired)."""
+class KeyLease(FdLock):
+    """An exclusive lease on one cache key in ``path`` (not yet acquired); ``created``
+    tells whether no run had taken a key of its slot before."""
 
     def __init__(self, path: Path, cache_key: str) -> None:
-        self.path = path
+        super().__init__(path)
         number = int(cache_key[:16], 16)
         self._lock_at = number % _LOCK_SPACE  # a lock needs no bytes there
         self._slot = number % _SLOTS
-        self._fd: int | None = None
-        #: Whether no run had taken a key of this slot before the last acquire.
-        self.created = False
 
-    def acquire(self, blocking: bool = True) -> bool:
-        """Take the lease; without ``blocking``, return False instead of waiting."""
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+    def _lock(self, fd: int, blocking: bool) -> bool:
         try:
             fcntl.fcntl(fd, _OFD_SETLKW if blocking else _OFD_SETLK,  # type: ignore[arg-type]
                         _FLOCK.pack(fcntl.F_WRLCK, os.SEEK_SET, self._lock_at, 1, 0))
         except (BlockingIOError, PermissionError):  # EAGAIN / EACCES: someone holds it
-            os.close(fd)
             return False
-        except BaseException:
-            os.close(fd)
-            raise
         self.created = False  # unknown counts as taken: the caller re-checks
         try:
             self.created = os.pread(fd, 1, self._slot) != _TAKEN
@@ -62,25 +54,10 @@ class KeyLease:
                 os.pwrite(fd, _TAKEN, self._slot)
         except OSError as exc:  # disk full, a file size limit: the lock holds regardless
             log.debug("cannot mark lease slot %d in %s: %s", self._slot, self.path, exc)
-        except BaseException:
-            os.close(fd)
-            raise
-        self._fd = fd
         return True
 
-    @property
-    def held(self) -> bool:
-        """Whether this object holds the lease now."""
-        return self._fd is not None
 
-    def release(self) -> None:
-        """Let go of the lease (closing the file releases its lock)."""
-        if self._fd is not None:
-            fd, self._fd = self._fd, None
-            os.close(fd)
-
-
-def key_lease(root: Path, cache_key: str) -> KeyLease | FileLock:
+def key_lease(root: Path, cache_key: str) -> FdLock:
     """The lease on ``cache_key`` in the store folder ``root`` (not yet acquired)."""
     if _OFD_SETLK is not None:
         return KeyLease(root / "leases.lock", cache_key)

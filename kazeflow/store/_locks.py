@@ -17,47 +17,36 @@ import fcntl
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol
 
 
-class Lock(Protocol):
-    """What runs need of a lock: a :class:`FileLock` or a key lease."""
+class FdLock:
+    """A lock held through one open file descriptor: closing it lets go (also when the
+    process dies). Subclasses open the file and take the lock on it."""
 
-    created: bool  # nobody had taken it before the last acquire
-
-    def acquire(self, blocking: bool = True) -> bool: ...
-
-    def release(self) -> None: ...
-
-
-class FileLock:
-    """One ``flock`` on ``path`` (created if needed), shared or exclusive."""
-
-    def __init__(self, path: Path, *, exclusive: bool = True) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
-        self._mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
         self._fd: int | None = None
-        #: Whether the last acquire created the lock file (nobody had used it before).
+        #: Whether nobody had taken this lock before the last acquire.
         self.created = False
 
     def acquire(self, blocking: bool = True) -> bool:
         """Take the lock; without ``blocking``, return False instead of waiting."""
+        fd = self._open()
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-            self.created = True
-        except FileExistsError:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-            self.created = False
-        try:
-            fcntl.flock(fd, self._mode if blocking else self._mode | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return False
+            if not self._lock(fd, blocking):
+                os.close(fd)
+                return False
         except BaseException:
             os.close(fd)
             raise
         self._fd = fd
         return True
+
+    def _open(self) -> int:
+        return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+
+    def _lock(self, fd: int, blocking: bool) -> bool:
+        raise NotImplementedError
 
     @property
     def held(self) -> bool:
@@ -69,6 +58,31 @@ class FileLock:
         if self._fd is not None:
             fd, self._fd = self._fd, None
             os.close(fd)
+
+
+class FileLock(FdLock):
+    """One ``flock`` on ``path`` (created if needed), shared or exclusive; ``created``
+    tells whether the last acquire created the file."""
+
+    def __init__(self, path: Path, *, exclusive: bool = True) -> None:
+        super().__init__(path)
+        self._mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+
+    def _open(self) -> int:
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+            self.created = True
+        except FileExistsError:
+            fd = super()._open()
+            self.created = False
+        return fd
+
+    def _lock(self, fd: int, blocking: bool) -> bool:
+        try:
+            fcntl.flock(fd, self._mode if blocking else self._mode | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
 
 
 @contextlib.contextmanager
