@@ -281,7 +281,7 @@ def _definition_source(fn: Any) -> str:
         cached = _SPANS.get(filename)
         if cached is None or cached[0] is not lines:
             try:
-                spans = definition_spans(parse_module("".join(lines)))
+                spans = definition_spans("".join(lines))
             except SyntaxError:
                 spans = {}
             cached = _SPANS[filename] = (lines, spans)
