@@ -18,6 +18,7 @@ import contextlib
 import logging
 import marshal
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,8 @@ class SourceCache:
         self._signatures.clear()
         files = {name: (sig, entries) for name, (sig, entries) in self._loaded().items()
                  if self._signature(name) == sig}
-        temp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+        temp = self.path.with_name(
+            f"{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
             self.path.parent.mkdir(mode=0o700, exist_ok=True)
             temp.write_bytes(marshal.dumps((self.tag, files)))

@@ -230,10 +230,8 @@ def _function_source(fn: Any, cache: SourceCache | None) -> _FunctionSource:
         return result
     where = (os.path.abspath(code.co_filename), fn.__qualname__, code.co_firstlineno)
     entry = cache.get(*where) if cache is not None else None
-    if entry is not None and all(_is_kazeflow_chain(chain, fn.__globals__) == ours
-                                 for chain, ours in entry[-1]):
-        result = _decode(entry)
-    else:
+    result = _decode(entry, fn.__globals__) if entry is not None else None
+    if result is None:
         result, decorators = _analyse(fn)
         if cache is not None and decorators is not None:
             cache.put(*where, _encode(result, decorators))
@@ -298,11 +296,18 @@ def _encode(source: _FunctionSource, decorators: Decorators) -> tuple[Any, ...]:
     return source.text, source.names, source.chains, imports, decorators
 
 
-def _decode(entry: tuple[Any, ...]) -> _FunctionSource:
-    text, names, chains, imports, _ = entry
-    return _FunctionSource(text, names, chains, tuple(
-        ast.ImportFrom(module=module, names=[ast.alias(n, a) for n, a in aliases],
-                       level=level) for module, level, aliases in imports))
+def _decode(entry: Any, namespace: Mapping[str, Any]) -> _FunctionSource | None:
+    """The analysis in a cache entry; None if it does not apply (a decorator's name now
+    means something else in ``namespace``) or is not an entry at all (a damaged cache)."""
+    try:
+        text, names, chains, imports, decorators = entry
+        if not all(_is_kazeflow_chain(chain, namespace) == ours for chain, ours in decorators):
+            return None
+        return _FunctionSource(text, names, chains, tuple(
+            ast.ImportFrom(module=module, names=[ast.alias(n, a) for n, a in aliases],
+                           level=level) for module, level, aliases in imports))
+    except (TypeError, ValueError):
+        return None
 
 
 def clear_memory_caches() -> None:

@@ -168,3 +168,12 @@ def test_a_copy_that_keeps_the_old_mtime_is_seen(module, store, analysed):
     assert path.stat().st_size == before.st_size
     assert _run_fresh(name, store) == ["top"]  # the ctime moved: the file is read again
     assert sorted(analysed) == ["base", "top"]
+
+
+def test_an_entry_whose_decorator_now_means_something_else_is_not_used():
+    import kazeflow
+
+    entry = ("def f():\n    return 1", (), (), (), ((("asset",), True),))
+    assert _codehash._decode(entry, {"asset": kazeflow.asset}) is not None
+    assert _codehash._decode(entry, {"asset": lambda fn: fn}) is None  # a user decorator
+    assert _codehash._decode(("damaged",), {}) is None
