@@ -33,8 +33,11 @@ def canonical_json(value: Any) -> str:
     Raises:
         TypeError, ValueError: when ``value`` is not JSON-able.
     """
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False)
+    return _CANONICAL.encode(value)
+
+
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                              allow_nan=False)  # one encoder: built once, not per call
 
 
 class Config(Mapping[str, Any]):
