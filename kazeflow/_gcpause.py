@@ -5,7 +5,10 @@ of thousands of small objects that all live until the run ends; every collection
 trigger would also traverse the rest of the process's heap, which made collections a
 third of a large fresh run. Inside :func:`bookkeeping` the collector is off, except
 while user code runs (:func:`user_code`, in any thread), so assets always run with the
-collector as the user had it. Nothing is lost: collections resume afterwards.
+collector as the user had it. Nothing is lost: collections resume afterwards. The
+collector is one per process, so other threads of the program see it paused for those
+moments too (at most the length of one run's bookkeeping; garbage they make meanwhile is
+collected after).
 """
 
 from __future__ import annotations
