@@ -33,19 +33,23 @@ class CliOptions:
     log: TerminalLog
 
 
-def store_option(fn: F) -> F:
-    """``--store PATH`` and ``--database-url URL``; the command receives ``store: Store``."""
-    @click.option("--store", "store_path", metavar="PATH",
-                  help="Store folder (default: $KAZEFLOW_HOME or ./.kazeflow).")
-    @click.option("--database-url", metavar="URL",
-                  help="SQLAlchemy URL of the metadata database (default: "
-                       "$KAZEFLOW_DATABASE_URL or SQLite in the store folder).")
-    @functools.wraps(fn)
-    def wrapper(*args: Any, store_path: str | None, database_url: str | None,
-                **kwargs: Any) -> Any:
-        with Store(store_path, database_url=database_url) as store:
-            return fn(*args, store=store, **kwargs)
-    return wrapper  # type: ignore[return-value]
+def store_option(fn: F | None = None, *, create: bool = True) -> Any:
+    """``--store PATH`` and ``--database-url URL``; the command receives ``store: Store``.
+    With ``create=False`` (commands that only read a store) a missing store is an error.
+    """
+    def decorate(fn: F) -> F:
+        @click.option("--store", "store_path", metavar="PATH",
+                      help="Store folder (default: $KAZEFLOW_HOME or ./.kazeflow).")
+        @click.option("--database-url", metavar="URL",
+                      help="SQLAlchemy URL of the metadata database (default: "
+                           "$KAZEFLOW_DATABASE_URL or SQLite in the store folder).")
+        @functools.wraps(fn)
+        def wrapper(*args: Any, store_path: str | None, database_url: str | None,
+                    **kwargs: Any) -> Any:
+            with Store(store_path, database_url=database_url, create=create) as store:
+                return fn(*args, store=store, **kwargs)
+        return wrapper  # type: ignore[return-value]
+    return decorate(fn) if fn is not None else decorate
 
 
 def json_option(fn: F) -> F:

@@ -26,7 +26,7 @@ from kazeflow.store._migrate import HEAD, REVISIONS, current_revision
 @click.argument("asset", required=False)
 @click.option("-n", "--limit", type=click.IntRange(min=1), metavar="N",
               help="At most N records.")
-@store_option
+@store_option(create=False)
 @json_option
 def history(asset: str | None, limit: int | None, store: Store, as_json: bool) -> None:
     """List materializations of ASSET (or of all assets), newest first.
@@ -46,7 +46,7 @@ def history(asset: str | None, limit: int | None, store: Store, as_json: bool) -
 @click.command()
 @click.option("-n", "--limit", type=click.IntRange(min=1), metavar="N",
               help="At most N runs.")
-@store_option
+@store_option(create=False)
 @json_option
 def runs(limit: int | None, store: Store, as_json: bool) -> None:
     """List runs with their status and counts, newest first."""
@@ -63,7 +63,7 @@ def runs(limit: int | None, store: Store, as_json: bool) -> None:
               help="A data version, or a unique prefix of one (default: the newest).")
 @click.option("-t", "--target", metavar="TARGET",
               help="Import TARGET first, when the value's classes are defined there.")
-@store_option
+@store_option(create=False)
 @json_option
 def show(asset: str, version: str | None, target: str | None, store: Store,
          as_json: bool) -> None:
@@ -90,7 +90,7 @@ def show(asset: str, version: str | None, target: str | None, store: Store,
 
 
 @click.command()
-@store_option
+@store_option(create=False)
 @json_option
 def verify(store: Store, as_json: bool) -> None:
     """Re-hash every stored object; exit 1 if any is missing or corrupt.
@@ -121,7 +121,7 @@ def verify(store: Store, as_json: bool) -> None:
 @click.option("--older-than", type=click.FloatRange(min=0), metavar="SECONDS",
               help="Delete records that ended more than SECONDS ago.")
 @click.option("--dry-run", is_flag=True, help="Report what would go; delete nothing.")
-@store_option
+@store_option(create=False)
 @json_option
 def gc(keep_last: int | None, older_than: float | None, dry_run: bool, store: Store,
        as_json: bool) -> None:

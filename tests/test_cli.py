@@ -362,3 +362,16 @@ def test_every_command_has_help_and_is_documented_in_the_readme(kazeflow_logger)
         result = runner.invoke(cli, [*path.split()[1:], "--help"])
         assert result.exit_code == 0 and f"Usage: {path}" in result.output, path
         assert f"`{path}" in section, f"{path} is not in README's Command line section"
+
+
+def test_commands_that_only_read_a_store_never_create_one(kz, tmp_path):
+    missing = tmp_path / "typo"
+    done = kz.many(*(("history", "--store", str(missing)), ("runs", "--store", str(missing)),
+                     ("show", "report", "--store", str(missing)),
+                     ("verify", "--store", str(missing)), ("gc", "--store", str(missing))),
+                   rc=1)
+    for result in done:
+        assert result.stderr.strip() == (f"Error: there is no kazeflow store at {missing}; "
+                                         "check the path (--store, $KAZEFLOW_HOME) or run a "
+                                         "flow to create one")
+    assert not missing.exists() and not (tmp_path / "store").exists()

@@ -198,3 +198,12 @@ def test_load_of_a_corrupt_object_raises_a_clear_error(store):
         flow.load("table")
     assert flow.status()["table"].state == "missing"
     assert flow.run().materialized == ("table",)
+
+
+def test_a_store_that_must_exist_is_not_created(tmp_path):
+    with pytest.raises(StoreError, match="there is no kazeflow store at"):
+        Store(tmp_path / "absent", create=False).history()
+    assert not (tmp_path / "absent").exists()
+    with Store(tmp_path / "made") as store:
+        store.objects.put(1)
+    assert Store(tmp_path / "made", create=False).history() == []

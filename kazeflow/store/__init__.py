@@ -40,9 +40,12 @@ class Store:
         database_url: any SQLAlchemy URL for the metadata (e.g. PostgreSQL for a shared
             store); default ``$KAZEFLOW_DATABASE_URL`` or ``sqlite:///<root>/kazeflow.db``.
         mode: permissions of folders the store creates (owner-only by default).
+        create: ``False`` refuses to create a store that does not exist yet (for tools
+            that only read one: a mistyped path is an error, not a new empty store).
 
     Raises:
-        StoreError: the folder cannot be created or is a file.
+        StoreError: the folder cannot be created or is a file; with ``create=False``,
+            there is no store at ``root``.
 
     Example::
 
@@ -50,12 +53,14 @@ class Store:
     """
 
     def __init__(self, root: str | os.PathLike[str] | None = None, *,
-                 database_url: str | None = None, mode: int = 0o700) -> None:
+                 database_url: str | None = None, mode: int = 0o700,
+                 create: bool = True) -> None:
         root = root if root is not None else os.environ.get(ENV_HOME) or DEFAULT_DIR
         self.root = Path(root).expanduser().absolute()
         self.database_url = (database_url or os.environ.get(ENV_DATABASE_URL)
                              or f"sqlite:///{self.root / 'kazeflow.db'}")
         self.mode = mode
+        self.create = create
         self._metadata: MetadataStore | None = None
         self._objects: ObjectStore | None = None
         self._lock = threading.Lock()
@@ -76,6 +81,10 @@ class Store:
             if self.root.exists() and not self.root.is_dir():
                 raise StoreError(f"the store path {self.root} is a file, not a folder; "
                                  "choose another store location", path=self.root)
+            if not self.create and not objects_dir.is_dir():
+                raise StoreError(f"there is no kazeflow store at {self.root}; check the "
+                                 f"path (--store, ${ENV_HOME}) or run a flow to create one",
+                                 path=self.root)
             try:
                 self.root.mkdir(mode=self.mode, parents=True, exist_ok=True)
                 objects_dir.mkdir(mode=self.mode, exist_ok=True)
