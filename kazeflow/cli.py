@@ -83,6 +83,19 @@ def cli(ctx: click.Context, verbose: bool, debug: bool, color: bool | None) -> N
     ctx.obj = CliOptions(verbose, debug, configure(verbose or debug))
 
 
+def _parse_pools(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+                 ) -> dict[str, int]:
+    """``("gpu=1", "db=4")`` → ``{"gpu": 1, "db": 4}``."""
+    pools = {}
+    for value in values:
+        name, _, size = value.partition("=")
+        if not name or not size.isdigit() or int(size) < 1:
+            raise click.BadParameter(f"{value!r}: give NAME=SIZE with a whole number "
+                                     "SIZE >= 1, e.g. --pool gpu=1", ctx, param)
+        pools[name] = int(size)
+    return pools
+
+
 @cli.command()
 @target_argument
 @select_option
@@ -96,12 +109,15 @@ def cli(ctx: click.Context, verbose: bool, debug: bool, color: bool | None) -> N
               help="Run independent stale assets one by one, in threads or in processes.")
 @click.option("--max-workers", type=click.IntRange(min=1), default=None, metavar="N",
               help="Workers of the threads or processes executor (default: CPU count).")
+@click.option("--pool", "pools", metavar="NAME=SIZE", multiple=True, callback=_parse_pools,
+              help="At most SIZE assets of @asset(pool=NAME) at once (repeatable; "
+                   "default 1 per pool).")
 @store_option
 @json_option
 @click.pass_obj
 def run(opts: CliOptions, target: str, selection: tuple[str, ...], config_file: str | None,
         force: bool, force_asset: tuple[str, ...], executor: str, max_workers: int | None,
-        store: Store, as_json: bool) -> None:
+        pools: dict[str, int], store: Store, as_json: bool) -> None:
     """Materialize what is stale in TARGET; reuse the rest.
 
     Exits 1 when an asset fails, naming it and its error (-v shows its traceback).
@@ -113,7 +129,7 @@ def run(opts: CliOptions, target: str, selection: tuple[str, ...], config_file: 
     try:
         with opts.log.progress(flow.asset_names):
             result = flow.run(config=config, force=True if force else list(force_asset),
-                              executor=executor, max_workers=max_workers)
+                              executor=executor, max_workers=max_workers, pools=pools)
     except FlowRunError as exc:
         _show_run(exc.result, flow.asset_names, as_json)
         if opts.verbose or opts.debug:

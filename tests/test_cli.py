@@ -375,3 +375,38 @@ def test_commands_that_only_read_a_store_never_create_one(kz, tmp_path):
                                          "check the path (--store, $KAZEFLOW_HOME) or run a "
                                          "flow to create one")
     assert not missing.exists() and not (tmp_path / "store").exists()
+
+
+POOLED = '''\
+import os, time
+from kazeflow import asset
+
+def _span(name):
+    start = time.time()
+    time.sleep(0.3)
+    with open(os.environ["POOL_LOG"], "a") as log:
+        log.write(f"{name} {start} {time.time()}\\n")
+    return name
+
+@asset(pool="gpu")
+def left():
+    return _span("left")
+
+@asset(pool="gpu")
+def right():
+    return _span("right")
+'''
+
+
+def test_run_pool_option_bounds_assets_of_a_pool(kz, tmp_path):
+    _write(tmp_path / "pooled.py", POOLED)
+    spans = {}
+    for size in ("1", "2"):
+        log = tmp_path / f"spans-{size}.log"
+        kz.env["POOL_LOG"] = str(log)
+        kz("run", "pooled.py", "--executor", "threads", "--pool", f"gpu={size}", "--force")
+        (_, a0, a1), (_, b0, b1) = (line.split() for line in log.read_text().splitlines())
+        spans[size] = float(a0) < float(b1) and float(b0) < float(a1)  # they overlapped
+    assert spans == {"1": False, "2": True}
+    bad = kz("run", "pooled.py", "--pool", "gpu=0", rc=2)
+    assert "give NAME=SIZE with a whole number SIZE >= 1" in bad.stderr
