@@ -7,9 +7,9 @@ had when the entry was made (ctime, which no tool can set back, catches a copy t
 keeps an old mtime). A file modified less than :data:`RACY_SECONDS` before it was
 analysed is not cached at all: a second edit within the filesystem's timestamp
 granularity could otherwise leave the signature unchanged (git's "racily clean"
-problem). The cache is an
-optimisation only: an unreadable, foreign or damaged file counts as empty, and failing to
-write it is ignored.
+problem). The cache is an optimisation only: an unreadable, foreign or damaged file
+counts as empty, and failing to write it is ignored. A cache lives for one run or status
+check (files are stat-ed once in it); its file is shared by every run on the store.
 """
 
 from __future__ import annotations
