@@ -8,10 +8,8 @@ assets run one by one in plan order: one scheduling code path for every executor
 
 from __future__ import annotations
 
-import collections
 import concurrent.futures
 import functools
-import heapq
 import logging
 import os
 import socket
@@ -24,6 +22,7 @@ from typing import Any
 from kazeflow._batch import WriteBatch
 from kazeflow._evaluate import Evaluator
 from kazeflow._prepare import PreparedAsset
+from kazeflow._ready import ReadyQueue
 from kazeflow._tasks import Outcome, call_local, call_remote, current_asset, remote_payload
 from kazeflow.assets import Asset
 from kazeflow.errors import (
@@ -96,15 +95,8 @@ class ScheduledRun:
         self.batch = WriteBatch(store)
         self.pins = store.pins(self.run_id)  # what gc must keep while this run lives
         self._sent_code: set[str] = set()  # code sources queued once per run
-        self._index = {a.name: i for i, a in enumerate(plan)}
-        self._waiting = {a.name: len(set(a.deps)) for a in plan}
-        self._children: dict[str, list[str]] = collections.defaultdict(list)
-        for a in plan:
-            for dep in set(a.deps):
-                self._children[dep].append(a.name)
-        self._ready: list[int] = []
+        self._ready = ReadyQueue(plan, self.pools)
         self._running: dict[concurrent.futures.Future[Outcome], _Job] = {}
-        self._pool_load: collections.Counter[str] = collections.Counter()
         self._payloads: dict[str, bytes] = {}
 
     def execute(self) -> RunResult:
@@ -139,7 +131,7 @@ class ScheduledRun:
         finally:
             meta.finish_run(self.run_id, status=status, n_materialized=len(self.materialized),
                             n_reused=len(self.reused), n_failed=len(self.failed), error=error)
-        by_plan = self._index.__getitem__
+        by_plan = self._ready.index.__getitem__
         materialized = tuple(sorted(self.materialized, key=by_plan))
         reused = tuple(sorted(self.reused, key=by_plan))
         failed = {n: self.failed[n] for n in sorted(self.failed, key=by_plan)}
@@ -165,32 +157,19 @@ class ScheduledRun:
     def _schedule(self) -> None:
         """Start ready assets (upstreams done) in plan order, within the worker and pool
         limits; wait for one to finish; repeat."""
-        self._ready = [self._index[n] for n, count in self._waiting.items() if count == 0]
-        heapq.heapify(self._ready)
         while self._ready or self._running:
-            deferred = []
-            while self._ready and len(self._running) < self.executor.max_workers:
-                item = self.plan[heapq.heappop(self._ready)]
-                if item.pool is not None and \
-                        self._pool_load[item.pool] >= self.pools.get(item.pool, 1):
-                    deferred.append(self._index[item.name])
-                    continue
+            while len(self._running) < self.executor.max_workers:
+                item = self._ready.take()
+                if item is None:
+                    break
                 self._step(item)
-            for index in deferred:
-                heapq.heappush(self._ready, index)
             if self._running:
                 done, _ = concurrent.futures.wait(
                     list(self._running), return_when=concurrent.futures.FIRST_COMPLETED)
-                for future in sorted(done, key=lambda f: self._index[self._running[f].item.name]):
+                position = self._ready.index
+                for future in sorted(done, key=lambda f: position[self._running[f].item.name]):
                     if future in self._running:  # not completed by a _drain meanwhile
                         self._complete(future)
-
-    def _done(self, name: str) -> None:
-        """``name`` is decided, recorded, failed or skipped: release its downstream."""
-        for child in self._children.get(name, ()):
-            self._waiting[child] -= 1
-            if self._waiting[child] == 0:
-                heapq.heappush(self._ready, self._index[child])
 
     def _drain(self) -> None:
         """Wait for every running asset and record it (before waiting on a lease)."""
@@ -224,7 +203,7 @@ class ScheduledRun:
         if blocked:
             why = "failed" if blocked[0] in self.failed else "was not run"
             self.skipped[item.name] = f"not run: upstream {blocked[0]!r} {why}"
-            self._done(item.name)
+            self._ready.done(item.name)
             return
         inputs = self.evaluator.inputs(item.name, self.versions)
         decision = self.evaluator.decide(inputs)
@@ -236,7 +215,7 @@ class ScheduledRun:
             self.reused[item.name] = None
             log.debug("reusing %r", item.name,
                       extra={"kazeflow_event": "reused", "asset_name": item.name})
-            self._done(item.name)
+            self._ready.done(item.name)
             return
         log.debug("materializing %r: %s", item.name, "; ".join(map(str, decision.reasons)),
                   extra={"kazeflow_event": "materializing", "asset_name": item.name})
@@ -251,7 +230,7 @@ class ScheduledRun:
         except _UpstreamFailed as exc:
             self.skipped[item.name] = f"not run: upstream {exc.args[0]!r} failed"
             if not repair:
-                self._done(item.name)
+                self._ready.done(item.name)
             return
         inputs = self.evaluator.inputs(item.name, self.versions)  # after any repair
         assert inputs.cache_key is not None
@@ -266,7 +245,7 @@ class ScheduledRun:
         if (contended or not lease.created) and self._reuse_after_wait(inputs):
             lease.release()
             if not repair:
-                self._done(item.name)
+                self._ready.done(item.name)
             return
         job = _Job(item, inputs, lease, time.time())
         try:
@@ -280,8 +259,7 @@ class ScheduledRun:
             lease.release()
             raise
         self._running[future] = job
-        if item.pool is not None:
-            self._pool_load[item.pool] += 1
+        self._ready.started(item)
 
     def _submit(self, item: Asset, kwargs: dict[str, Any]
                 ) -> concurrent.futures.Future[Outcome]:
@@ -308,8 +286,7 @@ class ScheduledRun:
         """Record a finished asset and release its downstream."""
         job = self._running.pop(future)
         name = job.item.name
-        if job.item.pool is not None:
-            self._pool_load[job.item.pool] -= 1
+        self._ready.stopped(job.item)
         try:
             outcome = future.result()
         except WorkerDiedError as exc:
@@ -333,12 +310,12 @@ class ScheduledRun:
                 self._value(upstream)
             except _UpstreamFailed:
                 self.skipped[name] = f"not run: upstream {upstream!r} failed"
-                self._done(name)
+                self._ready.done(name)
                 return
             self._materialize(job.item)
             return
         self._record(job, outcome)
-        self._done(name)
+        self._ready.done(name)
 
     def _record(self, job: _Job, outcome: Outcome) -> None:
         item, inputs, lease = job.item, job.inputs, job.lease
