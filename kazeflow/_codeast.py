@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import ast
 import copy
-import functools
 import textwrap
 import threading
 import types
@@ -58,10 +57,8 @@ def parse_source(source: str) -> ast.Module | None:
     return ast.Module(body=block.body, type_ignores=[])  # type: ignore[attr-defined]
 
 
-@functools.lru_cache(maxsize=64)
 def parse_module(source: str) -> ast.Module:
-    """A module's tree, memoised by its text: every asset of a module reuses one parse.
-    Keyed by content, so an edited file is parsed again; trees are never mutated."""
+    """A module's tree (callers keep it; it is never mutated)."""
     return _parse(source)
 
 
@@ -150,11 +147,11 @@ def _root_name(node: ast.expr) -> set[str]:
     return set()
 
 
-def assigns(stmt: ast.stmt, name: str) -> bool:
-    """Whether ``stmt`` binds or builds ``name``: ``name = …``, ``name += …``,
-    ``name[k] = …``, ``def name``, ``class name`` or ``name.append(…)``."""
+def bound_names(stmt: ast.stmt) -> set[str]:
+    """The names ``stmt`` binds or builds: ``name = …``, ``name += …``, ``name[k] = …``,
+    ``def name``, ``class name`` or ``name.append(…)``."""
     if isinstance(stmt, (*DEFS, ast.ClassDef)):
-        return stmt.name == name
+        return {stmt.name}
     if isinstance(stmt, ast.Assign):
         targets = stmt.targets
     elif isinstance(stmt, (ast.AnnAssign, ast.AugAssign)):
@@ -163,8 +160,49 @@ def assigns(stmt: ast.stmt, name: str) -> bool:
             and isinstance(stmt.value.func, ast.Attribute):
         targets = [stmt.value.func.value]
     else:
-        return False
-    return any(name in _root_name(t) for t in targets)
+        return set()
+    return set().union(*(_root_name(t) for t in targets))
+
+
+def assigns(stmt: ast.stmt, name: str) -> bool:
+    """Whether ``stmt`` binds or builds ``name`` (see :func:`bound_names`)."""
+    return name in bound_names(stmt)
+
+
+class ModuleIndex:
+    """A module's statements (also inside if/try/with/for blocks, not inside defs), and
+    for each name the positions of those that may define it: the ones that bind or build
+    it, and ``from … import`` statements that bind it or import ``*``. Built in one pass,
+    so finding how a global is made does not rescan the module for every asset."""
+
+    def __init__(self, tree: ast.Module) -> None:
+        self.statements = flat_statements(tree.body)
+        self._facts: dict[ast.stmt, tuple[str, set[str], list[list[str]]]] = {}
+        self._candidates: dict[str, list[int]] = {}
+        self._star_imports: list[int] = []
+        for position, stmt in enumerate(self.statements):
+            if isinstance(stmt, ast.ImportFrom):
+                names = {alias.asname or alias.name for alias in stmt.names}
+                if "*" in names:
+                    self._star_imports.append(position)
+            else:
+                names = bound_names(stmt)
+            for name in names:
+                self._candidates.setdefault(name, []).append(position)
+
+    def defining(self, name: str) -> list[ast.stmt]:
+        """The statements that may define ``name``, in module order."""
+        positions = sorted({*self._candidates.get(name, ()), *self._star_imports})
+        return [self.statements[p] for p in positions]
+
+    def facts(self, stmt: ast.stmt) -> tuple[str, set[str], list[list[str]]]:
+        """A statement of this module normalised, with the names and ``name.attr…``
+        chains it reads (worked out once: many assets read the same global)."""
+        found = self._facts.get(stmt)
+        if found is None:
+            names, chains, _ = scan(ast.walk(stmt))
+            found = self._facts[stmt] = (normalise(stmt), names, chains)
+        return found
 
 
 def flat_statements(body: Iterable[ast.stmt]) -> list[ast.stmt]:

@@ -42,6 +42,7 @@ from typing import Any
 from kazeflow._codeast import (
     DEFS,
     SCOPES,
+    ModuleIndex,
     assigns,
     attribute_chains,
     bytecode_text,
@@ -315,10 +316,10 @@ def clear_memory_caches() -> None:
     use it to exercise the persistent cache alone)."""
     _SOURCES.clear()
     _SPANS.clear()
+    _MODULES.clear()
     linecache.clearcache()
     _code_digest.cache_clear()
     _is_user_file.cache_clear()
-    parse_module.cache_clear()
 
 
 def source_cache(path: Path | None) -> SourceCache:
@@ -337,7 +338,6 @@ class _Collector:
         self.cache = cache
         self.components: dict[str, str] = {}
         self._owners: dict[str, object] = {}
-        self._module_trees: dict[str, ast.Module | None] = {}
 
     def key(self, module_name: str, qualname: str) -> str:
         """Component name: bare qualname in the asset's own module, else module:qualname."""
@@ -450,19 +450,19 @@ class _Collector:
     def _add_assignment(self, key: str, module_name: str, name: str, value: Any) -> None:
         """Name a non-constant global by the module-level statements that build it."""
         self.components[key] = ""
-        tree = self._module_tree(module_name)
+        parsed = _parsed_module(module_name)
         statements: list[ast.stmt] = []
-        for stmt in flat_statements(tree.body if tree else []):
-            if assigns(stmt, name):
+        for stmt in parsed[1].defining(name) if parsed else ():
+            if not isinstance(stmt, ast.ImportFrom):
                 statements.append(stmt)
-            elif isinstance(stmt, ast.ImportFrom):
-                source = self._imported_from(stmt, module_name, name)
-                if source is not None:
-                    statements.append(stmt)
-                    self._visit_value(self.key(*source), value, *source)
+                continue
+            source = self._imported_from(stmt, module_name, name)
+            if source is not None:
+                statements.append(stmt)
+                self._visit_value(self.key(*source), value, *source)
         module = sys.modules.get(module_name)
-        self._set_statements(key, statements, vars(module) if module else {}, module_name,
-                             name, value)
+        self._set_statements(key, statements, parsed[1] if parsed else None,
+                             vars(module) if module else {}, module_name, name, value)
 
     def _local_imports(self, imports: Iterable[ast.ImportFrom], module_name: str
                        ) -> dict[str, Any]:
@@ -498,43 +498,69 @@ class _Collector:
         that assign it."""
         self.components[key] = ""
         statements: list[ast.stmt] = []
-        for scope in self._enclosing_scopes(fn):
+        parsed = _parsed_module(fn.__module__)
+        for scope in _enclosing_scopes(fn, parsed[0] if parsed else None):
             body = scope.body if isinstance(scope.body, list) else []
             statements = [s for s in flat_statements(body) if assigns(s, name)]
             if statements or name in {a.arg for a in ast.walk(scope.args)
                                       if isinstance(a, ast.arg)}:
                 break
-        self._set_statements(key, statements, fn.__globals__, fn.__module__, name, value)
-
-    def _enclosing_scopes(self, fn: Any) -> list[Any]:
-        """The function nodes around ``fn``'s definition, innermost first."""
-        tree = self._module_tree(fn.__module__)
-        first = fn.__code__.co_firstlineno
-
-        def is_fn(node: ast.AST) -> bool:
-            return isinstance(node, SCOPES) and first_line(node) == first and \
-                getattr(node, "name", "<lambda>") == fn.__name__
-
-        path = path_to(tree, is_fn) if tree is not None else None
-        return [n for n in (path or [])[-2::-1] if isinstance(n, SCOPES)]
+        self._set_statements(key, statements, parsed[1] if parsed else None,
+                             fn.__globals__, fn.__module__, name, value)
 
     def _set_statements(self, key: str, statements: list[ast.stmt],
-                        namespace: Mapping[str, Any], module_name: str, name: str,
-                        value: Any) -> None:
-        """Make ``statements`` the component ``key`` and follow the names they read."""
-        if not statements:
+                        index: ModuleIndex | None, namespace: Mapping[str, Any],
+                        module_name: str, name: str, value: Any) -> None:
+        """Make ``statements`` (of the module ``index`` describes) the component ``key``
+        and follow the names they read."""
+        if not statements or index is None:
             self.components[key] = f"<{type(value).__qualname__} object>"
             return
-        self.components[key] = "\n".join(normalise(s) for s in statements)
-        names = set().union(*(load_names(s) for s in statements)) - {name}
-        chains = [c for s in statements for c in attribute_chains(s)]
+        facts = [index.facts(s) for s in statements]
+        self.components[key] = "\n".join(text for text, _, _ in facts)
+        names = set().union(*(names for _, names, _ in facts)) - {name}
+        chains = [c for _, _, found in facts for c in found]
         self._visit_names(sorted(names), chains, namespace, module_name)
 
-    def _module_tree(self, module_name: str) -> ast.Module | None:
-        if module_name not in self._module_trees:
-            module = sys.modules.get(module_name)
-            try:
-                self._module_trees[module_name] = parse_module(inspect.getsource(module))  # type: ignore[arg-type]
-            except (OSError, TypeError, SyntaxError):
-                self._module_trees[module_name] = None
-        return self._module_trees[module_name]
+
+#: Per module: its source file, the linecache lines it was parsed from, its tree and
+#: statement index.
+_MODULES: dict[str, tuple[str, list[str], ast.Module, ModuleIndex]] = {}
+
+
+def _parsed_module(module_name: str) -> tuple[ast.Module, ModuleIndex] | None:
+    """The tree and statement index of a loaded module's source (parsed once while its
+    file is unchanged); None when its source is not available."""
+    module = sys.modules.get(module_name)
+    cached = _MODULES.get(module_name)
+    if cached is not None:
+        filename = cached[0]
+    else:
+        try:
+            filename = inspect.getsourcefile(module) or inspect.getfile(module)  # type: ignore[arg-type]
+        except TypeError:  # built in, or made at run time
+            return None
+    linecache.checkcache(filename)
+    lines = linecache.getlines(filename, vars(module))  # type: ignore[arg-type]
+    if cached is None or cached[1] is not lines:
+        if not lines:
+            return None
+        try:
+            tree = parse_module("".join(lines))
+        except SyntaxError:
+            return None
+        cached = _MODULES[module_name] = (filename, lines, tree, ModuleIndex(tree))
+    return cached[2], cached[3]
+
+
+def _enclosing_scopes(fn: Any, tree: ast.Module | None) -> list[Any]:
+    """The function nodes around ``fn``'s definition in its module's ``tree``,
+    innermost first."""
+    first = fn.__code__.co_firstlineno
+
+    def is_fn(node: ast.AST) -> bool:
+        return isinstance(node, SCOPES) and first_line(node) == first and \
+            getattr(node, "name", "<lambda>") == fn.__name__
+
+    path = path_to(tree, is_fn) if tree is not None else None
+    return [n for n in (path or [])[-2::-1] if isinstance(n, SCOPES)]
