@@ -24,12 +24,12 @@ class Evaluator:
         #: Each asset's newest successful record: all of it with ``full_records`` (for
         #: ``status``), else only its key, and the rest fetched when a decision needs it.
         self._records: dict[str, Materialization] = {}
-        if full_records:
+        self.latest_keys: dict[str, Materialization | RecordKey]
+        if full_records:  # a record has every field of its key
             self._records = store.metadata.latest(prepared)
-            self.latest_keys = {name: RecordKey(r.id, r.cache_key, r.data_version, r.size)
-                                for name, r in self._records.items()}
+            self.latest_keys = dict(self._records)
         else:
-            self.latest_keys = store.metadata.latest_keys(prepared)
+            self.latest_keys = dict(store.metadata.latest_keys(prepared))
         self._exists: dict[str, bool] = {}
         #: Data versions this run produced that no object had before: no recorded key
         #: can contain them, so their downstream needs no lookup by key.
