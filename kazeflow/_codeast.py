@@ -169,6 +169,10 @@ def assigns(stmt: ast.stmt, name: str) -> bool:
     return name in bound_names(stmt)
 
 
+#: A statement normalised, and the names and ``name.attr…`` chains it reads.
+StatementFacts = tuple[str, tuple[str, ...], tuple[tuple[str, ...], ...]]
+
+
 class ModuleIndex:
     """A module's statements (also inside if/try/with/for blocks, not inside defs), and
     for each name the positions of those that may define it: the ones that bind or build
@@ -177,7 +181,7 @@ class ModuleIndex:
 
     def __init__(self, tree: ast.Module) -> None:
         self.statements = flat_statements(tree.body)
-        self._facts: dict[ast.stmt, tuple[str, set[str], list[list[str]]]] = {}
+        self._facts: dict[ast.stmt, StatementFacts] = {}
         self._candidates: dict[str, list[int]] = {}
         self._star_imports: list[int] = []
         for position, stmt in enumerate(self.statements):
@@ -195,13 +199,14 @@ class ModuleIndex:
         positions = sorted({*self._candidates.get(name, ()), *self._star_imports})
         return [self.statements[p] for p in positions]
 
-    def facts(self, stmt: ast.stmt) -> tuple[str, set[str], list[list[str]]]:
+    def facts(self, stmt: ast.stmt) -> StatementFacts:
         """A statement of this module normalised, with the names and ``name.attr…``
         chains it reads (worked out once: many assets read the same global)."""
         found = self._facts.get(stmt)
         if found is None:
             names, chains, _ = scan(ast.walk(stmt))
-            found = self._facts[stmt] = (normalise(stmt), names, chains)
+            found = self._facts[stmt] = (normalise(stmt), tuple(sorted(names)),
+                                         tuple(tuple(c) for c in chains))
         return found
 
 

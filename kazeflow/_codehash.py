@@ -43,6 +43,7 @@ from kazeflow._codeast import (
     DEFS,
     SCOPES,
     ModuleIndex,
+    StatementFacts,
     assigns,
     attribute_chains,
     bytecode_text,
@@ -292,9 +293,18 @@ def _definition_source(fn: Any) -> str:
 
 def _encode(source: _FunctionSource, decorators: Decorators) -> tuple[Any, ...]:
     """A source analysis as plain data for the persistent cache."""
-    imports = tuple((n.module, n.level, tuple((a.name, a.asname) for a in n.names))
-                    for n in source.imports)
+    imports = tuple(_encode_import(n) for n in source.imports)
     return source.text, source.names, source.chains, imports, decorators
+
+
+def _encode_import(node: ast.ImportFrom) -> tuple[Any, ...]:
+    return node.module, node.level, tuple((a.name, a.asname) for a in node.names)
+
+
+def _decode_import(data: Any) -> ast.ImportFrom:
+    module, level, aliases = data
+    return ast.ImportFrom(module=module, names=[ast.alias(n, a) for n, a in aliases],
+                          level=level)
 
 
 def _decode(entry: Any, namespace: Mapping[str, Any]) -> _FunctionSource | None:
@@ -304,9 +314,8 @@ def _decode(entry: Any, namespace: Mapping[str, Any]) -> _FunctionSource | None:
         text, names, chains, imports, decorators = entry
         if not all(_is_kazeflow_chain(chain, namespace) == ours for chain, ours in decorators):
             return None
-        return _FunctionSource(text, names, chains, tuple(
-            ast.ImportFrom(module=module, names=[ast.alias(n, a) for n, a in aliases],
-                           level=level) for module, level, aliases in imports))
+        return _FunctionSource(text, names, chains,
+                               tuple(_decode_import(node) for node in imports))
     except (TypeError, ValueError):
         return None
 
@@ -316,6 +325,7 @@ def clear_memory_caches() -> None:
     use it to exercise the persistent cache alone)."""
     _SOURCES.clear()
     _SPANS.clear()
+    _MODULE_FILES.clear()
     _MODULES.clear()
     linecache.clearcache()
     _code_digest.cache_clear()
@@ -450,19 +460,38 @@ class _Collector:
     def _add_assignment(self, key: str, module_name: str, name: str, value: Any) -> None:
         """Name a non-constant global by the module-level statements that build it."""
         self.components[key] = ""
-        parsed = _parsed_module(module_name)
-        statements: list[ast.stmt] = []
-        for stmt in parsed[1].defining(name) if parsed else ():
-            if not isinstance(stmt, ast.ImportFrom):
-                statements.append(stmt)
-                continue
-            source = self._imported_from(stmt, module_name, name)
-            if source is not None:
-                statements.append(stmt)
+        chosen = []
+        for definition in self._definitions(module_name, name):
+            node = definition[3]
+            if node is not None:  # ``from … import``: does it import this name?
+                source = self._imported_from(node, module_name, name)
+                if source is None:
+                    continue
                 self._visit_value(self.key(*source), value, *source)
+            chosen.append(definition[:3])
         module = sys.modules.get(module_name)
-        self._set_statements(key, statements, parsed[1] if parsed else None,
-                             vars(module) if module else {}, module_name, name, value)
+        self._set_component(key, chosen, vars(module) if module else {}, module_name,
+                            name, value)
+
+    def _definitions(self, module_name: str, name: str) -> list[_Definition]:
+        """The module-level statements that may define ``name``, from the persistent
+        cache while the module's file is unchanged (no parse in a new process)."""
+        filename = _module_file(module_name)
+        if filename is None:  # no source to read
+            return []
+        # first line 0: the entry of a module-level name, not of a function
+        entry = self.cache.get(filename, name, 0) if self.cache is not None else None
+        found = _decode_definitions(entry) if entry is not None else None
+        if found is None:
+            parsed = _parsed_module(module_name)
+            if parsed is None:
+                return []
+            found = [(*parsed[1].facts(stmt),
+                      stmt if isinstance(stmt, ast.ImportFrom) else None)
+                     for stmt in parsed[1].defining(name)]
+            if self.cache is not None:
+                self.cache.put(filename, name, 0, _encode_definitions(found))
+        return found
 
     def _local_imports(self, imports: Iterable[ast.ImportFrom], module_name: str
                        ) -> dict[str, Any]:
@@ -505,52 +534,77 @@ class _Collector:
             if statements or name in {a.arg for a in ast.walk(scope.args)
                                       if isinstance(a, ast.arg)}:
                 break
-        self._set_statements(key, statements, parsed[1] if parsed else None,
-                             fn.__globals__, fn.__module__, name, value)
+        facts = [parsed[1].facts(s) for s in statements] if parsed else []
+        self._set_component(key, facts, fn.__globals__, fn.__module__, name, value)
 
-    def _set_statements(self, key: str, statements: list[ast.stmt],
-                        index: ModuleIndex | None, namespace: Mapping[str, Any],
-                        module_name: str, name: str, value: Any) -> None:
-        """Make ``statements`` (of the module ``index`` describes) the component ``key``
-        and follow the names they read."""
-        if not statements or index is None:
+    def _set_component(self, key: str, facts: Sequence[StatementFacts],
+                       namespace: Mapping[str, Any], module_name: str, name: str,
+                       value: Any) -> None:
+        """Make the statements ``facts`` describe the component ``key`` and follow the
+        names they read."""
+        if not facts:
             self.components[key] = f"<{type(value).__qualname__} object>"
             return
-        facts = [index.facts(s) for s in statements]
         self.components[key] = "\n".join(text for text, _, _ in facts)
         names = set().union(*(names for _, names, _ in facts)) - {name}
         chains = [c for _, _, found in facts for c in found]
         self._visit_names(sorted(names), chains, namespace, module_name)
 
 
-#: Per module: its source file, the linecache lines it was parsed from, its tree and
-#: statement index.
-_MODULES: dict[str, tuple[str, list[str], ast.Module, ModuleIndex]] = {}
+#: A statement that may define a global: its facts, and for ``from … import`` the
+#: statement itself (whether it imports the global is decided at run time).
+_Definition = tuple[str, tuple[str, ...], tuple[tuple[str, ...], ...],
+                    ast.ImportFrom | None]
+
+
+def _encode_definitions(found: list[_Definition]) -> tuple[Any, ...]:
+    return tuple((*facts, None if node is None else _encode_import(node))
+                 for *facts, node in found)
+
+
+def _decode_definitions(entry: Any) -> list[_Definition] | None:
+    try:
+        return [(text, names, chains, None if node is None else _decode_import(node))
+                for text, names, chains, node in entry]
+    except (TypeError, ValueError):  # not an entry of this kind: analyse afresh
+        return None
+
+
+#: Per module: its source file (absolute), or None when it has none.
+_MODULE_FILES: dict[str, str | None] = {}
+#: Per module: the linecache lines it was parsed from, its tree and statement index.
+_MODULES: dict[str, tuple[list[str], ast.Module, ModuleIndex]] = {}
+
+
+def _module_file(module_name: str) -> str | None:
+    if module_name not in _MODULE_FILES:
+        module = sys.modules.get(module_name)
+        try:
+            filename = inspect.getsourcefile(module) or inspect.getfile(module)  # type: ignore[arg-type]
+        except TypeError:  # built in, or made at run time
+            filename = None
+        _MODULE_FILES[module_name] = os.path.abspath(filename) if filename else None
+    return _MODULE_FILES[module_name]
 
 
 def _parsed_module(module_name: str) -> tuple[ast.Module, ModuleIndex] | None:
     """The tree and statement index of a loaded module's source (parsed once while its
     file is unchanged); None when its source is not available."""
-    module = sys.modules.get(module_name)
-    cached = _MODULES.get(module_name)
-    if cached is not None:
-        filename = cached[0]
-    else:
-        try:
-            filename = inspect.getsourcefile(module) or inspect.getfile(module)  # type: ignore[arg-type]
-        except TypeError:  # built in, or made at run time
-            return None
+    filename = _module_file(module_name)
+    if filename is None:
+        return None
     linecache.checkcache(filename)
-    lines = linecache.getlines(filename, vars(module))  # type: ignore[arg-type]
-    if cached is None or cached[1] is not lines:
+    lines = linecache.getlines(filename, vars(sys.modules[module_name]))
+    cached = _MODULES.get(module_name)
+    if cached is None or cached[0] is not lines:
         if not lines:
             return None
         try:
             tree = parse_module("".join(lines))
         except SyntaxError:
             return None
-        cached = _MODULES[module_name] = (filename, lines, tree, ModuleIndex(tree))
-    return cached[2], cached[3]
+        cached = _MODULES[module_name] = (lines, tree, ModuleIndex(tree))
+    return cached[1], cached[2]
 
 
 def _enclosing_scopes(fn: Any, tree: ast.Module | None) -> list[Any]:

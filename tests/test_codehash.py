@@ -265,6 +265,27 @@ def test_editing_the_statement_that_creates_a_mutated_list_reruns_its_readers(
     assert project.run().materialized == ("limited",)
 
 
+def test_a_mutable_global_imported_from_another_module_is_followed(
+        project: Project) -> None:
+    project.write("tables", "RATES = {'eu': 2}\nUNUSED = {'x': 1}\n")
+    project.write("assets", """\
+        from kazeflow import asset
+        from $tables import RATES as PRICES, UNUSED
+
+
+        @asset
+        def priced():
+            return PRICES["eu"] * 10
+        """)
+    assert project.run().materialized == ("priced",)
+    assert project.run().materialized == ()
+    project.edit("tables", "UNUSED = {'x': 1}", "UNUSED = {'x': 2}")
+    assert project.run().materialized == ()  # the import names it, the asset never reads it
+    project.edit("tables", "RATES = {'eu': 2}", "RATES = {'eu': 3}")
+    result = project.run()
+    assert result.materialized == ("priced",) and result["priced"] == 30
+
+
 def test_status_explains_a_helper_change_with_the_changed_lines(project: Project) -> None:
     write_catalogue_project(project)
     project.run()
