@@ -84,14 +84,14 @@ class ObjectStore:
                 raise
             except Exception as exc:
                 raise _pickling.unpicklable(value, exc) from exc
+            stored = _size(self.path(data_version))
             if data is not None:
-                if self.has(data_version, size):
+                if stored == size:
                     return PendingObject(data_version, size, None, None, False, data)
                 open_temp().write(data)
             assert raw is not None
             raw.flush()
-            is_new = _size(self.path(data_version)) is None
-            return PendingObject(data_version, size, temp, raw, is_new)
+            return PendingObject(data_version, size, temp, raw, is_new=stored is None)
         except BaseException as exc:
             if raw is not None:
                 raw.close()
