@@ -25,7 +25,7 @@ log = logging.getLogger("kazeflow")
 
 _OFD_SETLK = getattr(fcntl, "F_OFD_SETLK", None)
 _OFD_SETLKW = getattr(fcntl, "F_OFD_SETLKW", None)
-_FLOCK = struct.Struct("hhqqi")  # struct flock: type, whence, start, len, pid
+_FLOCK = struct.Struct("hhqqi4x")  # struct flock: type, whence, start, len, pid + padding
 _LOCK_SPACE = 1 << 62  # lock offsets: 62 bits of the key, so keys practically never share
 _SLOTS = 1 << 22  # "taken before" bytes: at most 4 MiB, sparse; sharing costs a re-check
 _TAKEN = b"\x01"
