@@ -47,25 +47,20 @@ def normalise(node: ast.AST, *, in_place: bool = False,
 def parse_source(source: str) -> ast.Module | None:
     """Parse a definition's source, also one indented in a block or function."""
     try:
-        return _parse(textwrap.dedent(source))
+        return parse_module(textwrap.dedent(source))
     except SyntaxError:  # e.g. a multi-line string less indented than the def
         pass
     try:
-        block = _parse("if 1:\n" + source).body[0]
+        block = parse_module("if 1:\n" + source).body[0]
     except SyntaxError:
         return None
     return ast.Module(body=block.body, type_ignores=[])  # type: ignore[attr-defined]
 
 
-def parse_module(source: str) -> ast.Module:
-    """A module's tree (callers keep it; it is never mutated)."""
-    return _parse(source)
-
-
 _PARSING = threading.Lock()
 
 
-def _parse(source: str) -> ast.Module:
+def parse_module(source: str) -> ast.Module:
     """``ast.parse``, one thread at a time: CPython before 3.13 keeps the AST builder's
     recursion depth in shared state, and concurrent parses fail with "AST constructor
     recursion depth mismatch" (cpython#106905)."""
@@ -133,7 +128,7 @@ def definition_spans(source: str) -> dict[tuple[int, str], tuple[int, int]]:
         SyntaxError: ``source`` does not parse.
     """
     return {(first_line(n), n.name): (first_line(n), n.end_lineno or n.lineno)
-            for n in ast.walk(_parse(source)) if isinstance(n, DEFS)}
+            for n in ast.walk(parse_module(source)) if isinstance(n, DEFS)}
 
 
 def _root_name(node: ast.expr) -> set[str]:
