@@ -10,7 +10,7 @@ from kazeflow import _codehash, graph
 from kazeflow._evaluate import Evaluator
 from kazeflow._execute import ScheduledRun, check_not_inside_asset
 from kazeflow._gcpause import bookkeeping
-from kazeflow._prepare import prepare
+from kazeflow._prepare import PreparedAsset, prepare
 from kazeflow.assets import Asset, collect_universe
 from kazeflow.errors import DefinitionError, KazeflowError
 from kazeflow.freshness import FRESH
@@ -104,16 +104,12 @@ class Flow:
 
         check_not_inside_asset()
         with bookkeeping():
-            sources = _codehash.source_cache(self.store.sources_cache_path)
-            prepared = prepare(self._plan, config, sources)
             forced = self._forced(force)
             pools = _check_pools(pools)
+            prepared = self._prepare(config)
             runner, owned = executors.resolve(executor, max_workers)
-            try:
-                return ScheduledRun(self.store, self._plan, prepared, forced, runner, pools,
-                                    owns_executor=owned).execute()
-            finally:
-                sources.save()
+            return ScheduledRun(self.store, self._plan, prepared, forced, runner, pools,
+                                owns_executor=owned).execute()
 
     def status(self, config: Mapping[str, Mapping[str, Any]] | None = None
                ) -> dict[str, AssetStatus]:
@@ -123,10 +119,7 @@ class Flow:
         the old and new config, the upstream that changed.
         """
         with bookkeeping():
-            sources = _codehash.source_cache(self.store.sources_cache_path)
-            prepared = prepare(self._plan, config, sources)
-            evaluator = Evaluator(self.store, prepared, full_records=True)
-            sources.save()
+            evaluator = Evaluator(self.store, self._prepare(config), full_records=True)
             versions: dict[str, str] = {}
             statuses = {}
             for item in self._plan:
@@ -168,6 +161,19 @@ class Flow:
             IntegrityError: the object's bytes are corrupt (it is quarantined).
         """
         return self.store.load(asset_name, version)
+
+    def _prepare(self, config: Mapping[str, Any] | None) -> dict[str, PreparedAsset]:
+        """Check ``config`` and fingerprint the plan's code, reusing what the store's
+        source cache knows of unchanged files and saving what it learnt.
+
+        Raises:
+            ConfigError: bad config (the store is not even opened).
+        """
+        sources = _codehash.source_cache(self.store.sources_cache_path)
+        prepared = prepare(self._plan, config, sources)
+        self.store.objects  # noqa: B018 - opens (creates) the store the cache lives in
+        sources.save()
+        return prepared
 
     def _forced(self, force: bool | Sequence[str]) -> set[str]:
         if force is True:
