@@ -27,6 +27,7 @@ import traceback
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
@@ -45,22 +46,24 @@ def crash(tmp: Path, args: argparse.Namespace) -> str:
     return f"{len(fresh.labels)} + {len(incremental.labels)} kill points"
 
 
+def _checked(together: Any, runs: int, what: str) -> str:
+    """Assert that ``runs`` concurrent runs all succeeded alike; describe them."""
+    test_concurrency.assert_all_succeeded_alike(together, runs=runs)
+    return f"{what}{together.duplicates} duplicate execution(s)"
+
+
 def processes(tmp: Path, args: argparse.Namespace) -> str:
-    together = test_concurrency.processes_scenario(tmp, args.processes)
-    test_concurrency.assert_all_succeeded_alike(together, runs=args.processes)
-    return f"{args.processes} processes, {together.duplicates} duplicate execution(s)"
+    return _checked(test_concurrency.processes_scenario(tmp, args.processes),
+                    args.processes, f"{args.processes} processes, ")
 
 
 def bound(tmp: Path, args: argparse.Namespace) -> str:
-    together = test_concurrency.late_decider_scenario(tmp)
-    test_concurrency.assert_all_succeeded_alike(together, runs=2)
-    return f"{together.duplicates} duplicate execution(s)"
+    return _checked(test_concurrency.late_decider_scenario(tmp), 2, "")
 
 
 def threads(tmp: Path, args: argparse.Namespace) -> str:
-    together = test_concurrency.threads_scenario(tmp, args.processes)
-    test_concurrency.assert_all_succeeded_alike(together, runs=args.processes)
-    return f"{args.processes} threads, {together.duplicates} duplicate execution(s)"
+    return _checked(test_concurrency.threads_scenario(tmp, args.processes),
+                    args.processes, f"{args.processes} threads, ")
 
 
 def gc(tmp: Path, args: argparse.Namespace) -> str:
