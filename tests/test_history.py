@@ -65,3 +65,35 @@ def test_record_fields_follow_the_table_columns():
 
     assert [c.name for c in materializations.columns] == [
         f.name for f in dataclasses.fields(Materialization)]
+
+
+@pytest.mark.parametrize("names_as_json", [True, False])
+def test_latest_records_are_the_newest_successful_ones(store, monkeypatch, names_as_json):
+    """One index probe per name where the database reads a JSON list of names (SQLite,
+    PostgreSQL); elsewhere the whole history is grouped. Both give the same records."""
+    from kazeflow.store import _metadata
+
+    if not names_as_json:
+        monkeypatch.setattr(_metadata, "_json_names", lambda dialect: None)
+
+    @asset(config_schema=Config)
+    def counted(config):
+        if config.get("fail"):
+            raise ValueError("no")
+        return config.get("n", 0)
+
+    @asset
+    def other():
+        return "x"
+
+    flow = Flow(["counted", "other"], store=store)
+    for n in (1, 2, 3):
+        flow.run(config={"counted": {"n": n}})
+    with pytest.raises(Exception, match="no"):
+        flow.run(config={"counted": {"fail": True}})  # a failure is never the latest
+    newest = {r.asset_name: r for r in reversed(flow.history()) if r.status == "materialized"}
+    latest = store.metadata.latest(["counted", "other", "never"])
+    keys = store.metadata.latest_keys(["counted", "other", "never"])
+    assert latest == newest and set(keys) == {"counted", "other"}
+    assert store.load("counted", latest["counted"].data_version) == 3
+    assert keys["counted"].id == latest["counted"].id
