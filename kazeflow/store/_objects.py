@@ -86,9 +86,8 @@ class ObjectStore:
                 raise _pickling.unpicklable(value, exc) from exc
             stored = _size(self.path(data_version))
             if data is not None:
-                if stored == size:
-                    return PendingObject(data_version, size, None, None, False, data)
-                open_temp().write(data)
+                kept = PendingObject(data_version, size, None, None, stored is None, data)
+                return kept if stored == size else self._to_temp(kept)
             assert raw is not None
             raw.flush()
             return PendingObject(data_version, size, temp, raw, is_new=stored is None)
@@ -168,6 +167,10 @@ class ObjectStore:
         stored and that object has vanished since (gc), ``item`` written to a temp file."""
         if item.temp is not None or self.has(item.data_version, item.size):
             return item
+        return self._to_temp(dataclasses.replace(item, is_new=True))
+
+    def _to_temp(self, item: PendingObject) -> PendingObject:
+        """``item``, kept in memory, written to a locked temp file."""
         assert item.data is not None
         temp = Path(f"{self._prefix}{_temp_name()}")
         raw = _open_locked(temp)
@@ -178,7 +181,7 @@ class ObjectStore:
             raw.close()
             _remove(temp)
             raise
-        return dataclasses.replace(item, temp=temp, raw=raw, is_new=True)
+        return dataclasses.replace(item, temp=temp, raw=raw)
 
     def discard(self, pending: list[PendingObject]) -> None:
         """Drop written objects that will not be committed."""
