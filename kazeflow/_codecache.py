@@ -44,17 +44,25 @@ class SourceCache:
         self._files: dict[str, tuple[FileSignature, dict[tuple[str, int], Entry]]] | None \
             = None
         self._signatures: dict[str, FileSignature | None] = {}  # stat once per run
+        self._trusted: dict[str, dict[tuple[str, int], Entry]] = {}  # checked this run
         self._changed = False
+        #: Scratch space for the reader of the entries, for this run only.
+        self.memo: dict[Any, Any] = {}
 
     def get(self, filename: str, qualname: str, first_line: int) -> Entry | None:
         """The entry for a function, if its file is unchanged since the entry was made."""
+        entries = self._trusted.get(filename)
+        if entries is None:
+            entries = self._trusted[filename] = self._entries(filename)
+        return entries.get((qualname, first_line))
+
+    def _entries(self, filename: str) -> dict[tuple[str, int], Entry]:
+        """The entries of ``filename`` if it is unchanged since they were made, else none."""
         signature = self._signature(filename)
-        if signature is None:
-            return None
         cached = self._loaded().get(filename)
-        if cached is None or cached[0] != signature:
-            return None
-        return cached[1].get((qualname, first_line))
+        if signature is None or cached is None or cached[0] != signature:
+            return {}
+        return cached[1]
 
     def put(self, filename: str, qualname: str, first_line: int, entry: Entry) -> None:
         """Remember an entry (not for a file too recently modified to be trusted)."""
@@ -65,6 +73,7 @@ class SourceCache:
         cached = files.get(filename)
         if cached is None or cached[0] != signature:
             cached = files[filename] = (signature, {})
+            self._trusted.pop(filename, None)
         cached[1][(qualname, first_line)] = entry
         self._changed = True
 
@@ -75,6 +84,7 @@ class SourceCache:
             return
         self._changed = False
         self._signatures.clear()
+        self._trusted.clear()
         files = {name: (sig, entries) for name, (sig, entries) in self._loaded().items()
                  if self._signature(name) == sig}
         temp = self.path.with_name(

@@ -62,7 +62,7 @@ from kazeflow._codeast import (
     walk,
 )
 from kazeflow._codecache import SourceCache
-from kazeflow._hashing import tagged_digest
+from kazeflow._hashing import code_digest, tagged_digest
 
 log = logging.getLogger("kazeflow")
 
@@ -102,7 +102,7 @@ def fingerprint(fn: Callable[..., Any], cache: SourceCache | None = None
 @functools.lru_cache(maxsize=16384)
 def _code_digest(root: str, items: tuple[tuple[str, str], ...]) -> str:
     """The code hash of sorted components (memoised: most runs see the same ones)."""
-    return tagged_digest("kazeflow.code", CODE_HASH_VERSION, root, [list(i) for i in items])
+    return code_digest(CODE_HASH_VERSION, root, items)
 
 
 def _library_roots() -> tuple[str, ...]:
@@ -230,9 +230,10 @@ def _function_source(fn: Any, cache: SourceCache | None) -> _FunctionSource:
     result = _SOURCES.get(code)
     if result is not None:
         return result
-    where = (os.path.abspath(code.co_filename), fn.__qualname__, code.co_firstlineno)
-    entry = cache.get(*where) if cache is not None else None
-    result = _decode(entry, fn.__globals__) if entry is not None else None
+    where = (_absolute(code.co_filename), fn.__qualname__, code.co_firstlineno)
+    result = None
+    if cache is not None and (entry := cache.get(*where)) is not None:
+        result = _decode(entry, fn.__globals__, cache.memo)
     if result is None:
         result, decorators = _analyse(fn)
         if cache is not None and decorators is not None:
@@ -241,6 +242,19 @@ def _function_source(fn: Any, cache: SourceCache | None) -> _FunctionSource:
         _SOURCES.clear()
     _SOURCES[code] = result
     return result
+
+
+#: Absolute file names (of absolute ``co_filename``s: a relative one follows the cwd).
+_ABSOLUTE: dict[str, str] = {}
+
+
+def _absolute(filename: str) -> str:
+    absolute = _ABSOLUTE.get(filename)
+    if absolute is None:
+        absolute = os.path.abspath(filename)
+        if os.path.isabs(filename):
+            _ABSOLUTE[filename] = absolute
+    return absolute
 
 
 def _analyse(fn: Any) -> tuple[_FunctionSource, Decorators | None]:
@@ -307,13 +321,20 @@ def _decode_import(data: Any) -> ast.ImportFrom:
                           level=level)
 
 
-def _decode(entry: Any, namespace: Mapping[str, Any]) -> _FunctionSource | None:
+def _decode(entry: Any, namespace: Mapping[str, Any], judged: dict[Any, bool]
+            ) -> _FunctionSource | None:
     """The analysis in a cache entry; None if it does not apply (a decorator's name now
-    means something else in ``namespace``) or is not an entry at all (a damaged cache)."""
+    means something else in ``namespace``) or is not an entry at all (a damaged cache).
+    ``judged`` memoises whether a decorator is kazeflow's, by namespace, for one run."""
     try:
         text, names, chains, imports, decorators = entry
-        if not all(_is_kazeflow_chain(chain, namespace) == ours for chain, ours in decorators):
-            return None
+        for chain, ours in decorators:
+            where = (id(namespace), chain)
+            theirs = judged.get(where)
+            if theirs is None:
+                theirs = judged[where] = _is_kazeflow_chain(chain, namespace)
+            if theirs != ours:
+                return None
         return _FunctionSource(text, names, chains,
                                tuple(_decode_import(node) for node in imports))
     except (TypeError, ValueError):
@@ -324,6 +345,7 @@ def clear_memory_caches() -> None:
     """Forget what this process memoised, as a new process starts (tests and benchmarks
     use it to exercise the persistent cache alone)."""
     _SOURCES.clear()
+    _ABSOLUTE.clear()
     _SPANS.clear()
     _MODULE_FILES.clear()
     _MODULES.clear()

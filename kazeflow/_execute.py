@@ -9,7 +9,6 @@ assets run one by one in plan order: one scheduling code path for every executor
 from __future__ import annotations
 
 import concurrent.futures
-import functools
 import logging
 import os
 import socket
@@ -137,9 +136,7 @@ class ScheduledRun:
         failed = {n: self.failed[n] for n in sorted(self.failed, key=by_plan)}
         skipped = {n: self.skipped[n] for n in sorted(self.skipped, key=by_plan)}
         result = RunResult(
-            self.run_id,
-            {n: functools.partial(self.store.objects.load, self.versions[n])
-             for n in (*reused, *materialized) if n not in self.values},
+            self.run_id, self.versions, self.store.objects.load,
             self.values, materialized=materialized, reused=reused,
             failed=failed, skipped=skipped, duration=time.time() - started,
             order=tuple(a.name for a in self.plan),

@@ -8,7 +8,8 @@ changes every key. Golden tests pin the digests.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from json.encoder import encode_basestring
 from typing import Any
 
 from kazeflow.config import canonical_json
@@ -44,6 +45,21 @@ def cache_key(asset_name: str, code_hash: str, config_digest: str,
     pre_image = (f'["kazeflow.cache_key",{KEY_FORMAT_VERSION},"{asset_name}","{code_hash}",'
                  f'"{config_digest}",[{upstream}]]')
     return hashlib.sha256(pre_image.encode()).hexdigest()
+
+
+def code_digest(version: int, root: str, components: Iterable[tuple[str, str]]) -> str:
+    """The code hash of ``root`` from its sorted (name, normalised text) ``components``.
+
+    Equal to ``tagged_digest("kazeflow.code", version, root, [[name, text], …])``, built
+    directly: every part is a string, which canonical JSON writes with json's own string
+    encoder (``encode_basestring``, as ``ensure_ascii=False`` does). Runs once per planned
+    asset; a test checks both agree.
+    """
+    body = ",".join(f"[{encode_basestring(name)},{encode_basestring(text)}]"
+                    for name, text in components)
+    pre_image = (f'["kazeflow.code",{KEY_FORMAT_VERSION},{version},{encode_basestring(root)},'
+                 f"[{body}]]")
+    return hashlib.sha256(pre_image.encode("utf-8")).hexdigest()
 
 
 _EMPTY_CONFIG_HASH = tagged_digest("kazeflow.config", {})

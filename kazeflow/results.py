@@ -114,9 +114,13 @@ class RunResult(Mapping[str, Any]):
     Values of reused assets are loaded (and verified) only when first read; until they all
     are, or the result is garbage-collected, gc keeps their objects (``on_release`` is
     called then).
+
+    Args:
+        stored: asset name → data version, for every asset with a value; those not in
+            ``values`` are loaded by ``load(data_version)`` when first read.
     """
 
-    def __init__(self, run_id: str, loaders: Mapping[str, Callable[[], Any]],
+    def __init__(self, run_id: str, stored: Mapping[str, str], load: Callable[[str], Any],
                  values: Mapping[str, Any], *, materialized: tuple[str, ...],
                  reused: tuple[str, ...], failed: Mapping[str, str],
                  skipped: Mapping[str, str], duration: float,
@@ -128,12 +132,13 @@ class RunResult(Mapping[str, Any]):
         self.failed = dict(failed)
         self.skipped = dict(skipped)
         self.duration = duration
-        self._loaders = dict(loaders)
+        self._load = load
+        self._stored = {n: v for n, v in stored.items() if n not in values}  # load lazily
         self._values = dict(values)
         have = {*materialized, *reused}
         self._order = [n for n in order or (*materialized, *reused) if n in have]
         self._release = weakref.finalize(self, on_release) if on_release else None
-        if not self._loaders:
+        if not self._stored:
             self._release_pins()
 
     def _release_pins(self) -> None:
@@ -142,12 +147,13 @@ class RunResult(Mapping[str, Any]):
 
     def __getitem__(self, name: str) -> Any:
         if name not in self._values:
-            if name not in self._loaders:
+            if name not in self._stored:
                 why = self.failed.get(name) or self.skipped.get(name)
                 raise KeyError(f"{name!r} has no value in this run" + (f": {why}" if why
                                                                          else ""))
-            self._values[name] = self._loaders.pop(name)()
-            if not self._loaders:
+            self._values[name] = self._load(self._stored[name])
+            del self._stored[name]
+            if not self._stored:
                 self._release_pins()
         return self._values[name]
 
@@ -158,7 +164,7 @@ class RunResult(Mapping[str, Any]):
         return len(self._order)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._values or name in self._loaders
+        return name in self._values or name in self._stored
 
     def summary(self) -> str:
         """``"1 materialized, 2 reused, 0 failed in 0.01s"``."""

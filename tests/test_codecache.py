@@ -174,6 +174,10 @@ def test_an_entry_whose_decorator_now_means_something_else_is_not_used():
     import kazeflow
 
     entry = ("def f():\n    return 1", (), (), (), ((("asset",), True),))
-    assert _codehash._decode(entry, {"asset": kazeflow.asset}) is not None
-    assert _codehash._decode(entry, {"asset": lambda fn: fn}) is None  # a user decorator
-    assert _codehash._decode(("damaged",), {}) is None
+    ours, theirs = {"asset": kazeflow.asset}, {"asset": lambda fn: fn}  # a user decorator
+    judged: dict = {}  # one run's judgements, by namespace
+    for _ in range(2):  # judged, then remembered
+        assert _codehash._decode(entry, ours, judged) is not None
+        assert _codehash._decode(entry, theirs, judged) is None
+    assert len(judged) == 2
+    assert _codehash._decode(("damaged",), {}, {}) is None

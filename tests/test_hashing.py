@@ -5,7 +5,13 @@ import hashlib
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kazeflow._hashing import KEY_FORMAT_VERSION, cache_key, config_hash, tagged_digest
+from kazeflow._hashing import (
+    KEY_FORMAT_VERSION,
+    cache_key,
+    code_digest,
+    config_hash,
+    tagged_digest,
+)
 
 HEX = st.text("0123456789abcdef", min_size=64, max_size=64)
 NAME = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,20}", fullmatch=True)
@@ -36,3 +42,12 @@ def test_golden_cache_key():
 def test_cache_key_shortcut_equals_the_canonical_pre_image(name, code, config, upstream):
     assert cache_key(name, code, config, upstream) == tagged_digest(
         "kazeflow.cache_key", name, code, config, sorted(upstream.items()))
+
+
+@given(st.text(), st.lists(st.tuples(st.text(), st.text()), max_size=4),
+       st.integers(min_value=0, max_value=99))
+def test_code_digest_shortcut_equals_the_canonical_pre_image(root, components, version):
+    # any text: quotes, backslashes, newlines, control and non-ASCII characters
+    components = sorted(components)
+    assert code_digest(version, root, components) == tagged_digest(
+        "kazeflow.code", version, root, [list(c) for c in components])
