@@ -37,8 +37,11 @@ class Evaluator:
         """The inputs of ``name`` given the data versions known so far."""
         item = self.prepared[name]
         deps = item.asset.deps
-        stale = [d for d in deps if d not in versions]
-        upstream = None if stale else {d: versions[d] for d in deps}
+        try:
+            upstream: dict[str, str] | None = {d: versions[d] for d in deps}
+            stale: list[str] = []
+        except KeyError:  # some upstream is not fresh
+            upstream, stale = None, [d for d in deps if d not in versions]
         key = None if upstream is None else cache_key(
             name, item.code.code_hash, item.config_hash, upstream)
         return AssetInputs(

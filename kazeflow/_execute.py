@@ -196,7 +196,8 @@ class ScheduledRun:
     # ------------------------------------------------------------------ one asset
 
     def _step(self, item: Asset) -> None:
-        blocked = [d for d in item.deps if d in self.failed or d in self.skipped]
+        blocked = [d for d in item.deps if d in self.failed or d in self.skipped] \
+            if self.failed or self.skipped else None
         if blocked:
             why = "failed" if blocked[0] in self.failed else "was not run"
             self.skipped[item.name] = f"not run: upstream {blocked[0]!r} {why}"
