@@ -21,7 +21,7 @@ from typing import Any
 from kazeflow._batch import WriteBatch
 from kazeflow._evaluate import Evaluator
 from kazeflow._prepare import PreparedAsset
-from kazeflow._ready import ReadyQueue
+from kazeflow._ready import ready_queue
 from kazeflow._tasks import Outcome, call_local, call_remote, current_asset, remote_payload
 from kazeflow.assets import Asset
 from kazeflow.errors import (
@@ -94,7 +94,7 @@ class ScheduledRun:
         self.batch = WriteBatch(store)
         self.pins = store.pins(self.run_id)  # what gc must keep while this run lives
         self._sent_code: set[str] = set()  # code sources queued once per run
-        self._ready = ReadyQueue(plan, self.pools)
+        self._ready = ready_queue(plan, self.pools, self.executor.max_workers)
         self._running: dict[concurrent.futures.Future[Outcome], _Job] = {}
         self._payloads: dict[str, bytes] = {}
 

@@ -1,5 +1,10 @@
 """Which planned assets may start now: all their upstreams are done and their pool (if
-any) has room. A run's scheduler takes them in plan order."""
+any) has room. A run's scheduler takes them in plan order.
+
+One asset at a time (the sequential executor, or a single worker), that is simply the
+plan: it is in topological order, so every upstream of the next asset is done by then,
+and a pool never holds more than the one asset running.
+"""
 
 from __future__ import annotations
 
@@ -66,3 +71,38 @@ class ReadyQueue:
             self._waiting[child] -= 1
             if not self._waiting[child]:
                 heapq.heappush(self._ready, self.index[child])
+
+
+class PlanOrder:
+    """The plan, in order: the ready queue of a run that executes one asset at a time
+    (the same interface as :class:`ReadyQueue`, without its bookkeeping)."""
+
+    def __init__(self, plan: Sequence[Asset]) -> None:
+        self.plan = plan
+        self.index = {a.name: i for i, a in enumerate(plan)}  # name → plan position
+        self._next = 0
+
+    def __bool__(self) -> bool:
+        return self._next < len(self.plan)
+
+    def take(self) -> Asset | None:
+        """The next asset of the plan; None at its end."""
+        if self._next == len(self.plan):
+            return None
+        self._next += 1
+        return self.plan[self._next - 1]
+
+    def started(self, item: Asset) -> None:
+        """Nothing to count: one asset at a time never fills a pool."""
+
+    def stopped(self, item: Asset) -> None:
+        """Nothing to count."""
+
+    def done(self, name: str) -> None:
+        """Nothing to release: the next asset's upstreams are all earlier in the plan."""
+
+
+def ready_queue(plan: Sequence[Asset], pools: Mapping[str, int],
+                max_workers: int) -> ReadyQueue | PlanOrder:
+    """The ready queue for a run executing at most ``max_workers`` assets at once."""
+    return PlanOrder(plan) if max_workers == 1 else ReadyQueue(plan, pools)

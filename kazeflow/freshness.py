@@ -12,7 +12,11 @@ from kazeflow.results import Materialization, Reason, RecordKey
 FRESH, STALE, MISSING = "fresh", "stale", "missing"
 
 
-@dataclass(frozen=True)
+# Decision and AssetInputs are made once per planned asset by every run and status
+# check: plain slotted classes build in a third of the time of frozen ones. Read-only by
+# convention.
+
+@dataclass(slots=True)
 class Decision:
     """The state of one asset, why, and the materialization to reuse when fresh."""
 
@@ -21,7 +25,7 @@ class Decision:
     reuse: Materialization | RecordKey | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class AssetInputs:
     """What the cache key of one asset is computed from, as of now."""
 

@@ -1,7 +1,7 @@
 """The ready queue: plan order, upstreams first, pool limits."""
 
 from kazeflow import asset
-from kazeflow._ready import ReadyQueue
+from kazeflow._ready import PlanOrder, ReadyQueue, ready_queue
 from kazeflow.graph import plan
 
 
@@ -45,3 +45,25 @@ def test_a_full_pool_holds_its_assets_back_until_one_stops():
     queue.stopped(first)
     second = queue.take()
     assert {first.name, second.name} == {"left", "right"}
+
+
+def _one_at_a_time(queue):
+    """The order a scheduler with one worker takes assets from ``queue``."""
+    order = []
+    while queue:
+        item = queue.take()
+        queue.started(item)
+        order.append(item.name)
+        queue.stopped(item)
+        queue.done(item.name)
+    assert queue.take() is None
+    return order
+
+
+def test_one_asset_at_a_time_takes_the_plan_in_order_as_the_full_queue_would():
+    flow_plan = _plan()
+    queue = ready_queue(flow_plan, {}, max_workers=1)
+    assert isinstance(queue, PlanOrder)
+    assert isinstance(ready_queue(flow_plan, {}, max_workers=2), ReadyQueue)
+    assert _one_at_a_time(queue) == _one_at_a_time(ReadyQueue(flow_plan, {})) == \
+        [a.name for a in flow_plan]
