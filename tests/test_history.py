@@ -1,5 +1,7 @@
 """History, runs and loading past values."""
 
+import dataclasses
+
 import pytest
 
 from kazeflow import Config, Flow, ObjectNotFoundError, asset
@@ -58,13 +60,27 @@ def test_load_newest_any_past_version_by_prefix_or_id(any_store):
 
 
 def test_record_fields_follow_the_table_columns():
-    import dataclasses
-
     from kazeflow.results import Materialization
     from kazeflow.store._models import materializations
 
     assert [c.name for c in materializations.columns] == [
         f.name for f in dataclasses.fields(Materialization)]
+
+
+def test_a_record_read_from_a_row_equals_one_built_by_its_constructor():
+    from kazeflow.results import Materialization
+    from kazeflow.store._metadata import _materialization
+
+    row = (7, "r" * 32, "clean", "k" * 64, "c" * 64, "h" * 64, '{"n":2}', '{"raw":"ab"}',
+           "d" * 64, 12, 1.0, 2.5, 1.5, "materialized", 1, None, '{"rows":3}')
+    built = Materialization(7, "r" * 32, "clean", "k" * 64, "c" * 64, "h" * 64, {"n": 2},
+                            {"raw": "ab"}, "d" * 64, 12, 1.0, 2.5, 1.5, "materialized",
+                            True, None, {"rows": 3})
+    record = _materialization(row)
+    assert record == built and repr(record) == repr(built) and record.forced is True
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        record.size = 0  # type: ignore[misc]
+    assert _materialization(row[:15] + (None, None)).user_metadata == {}
 
 
 @pytest.mark.parametrize("names_as_json", [True, False])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -92,16 +93,22 @@ def _decode(text: str | None) -> Any:
     return {} if not text or text == "{}" else json.loads(text)
 
 
+_FIELDS = tuple(f.name for f in dataclasses.fields(Materialization))
+
+
 def _materialization(row: Any) -> Materialization:
     """A record from a full row of ``materializations`` (its columns are the record's
-    fields, in order; a test keeps them so)."""
-    (id_, run_id, asset_name, cache_key, code_hash, config_hash, config, upstream,
-     data_version, size, started_at, ended_at, duration, status, forced, error,
-     user_metadata) = row
-    return Materialization(
-        id_, run_id, asset_name, cache_key, code_hash, config_hash, _decode(config),
-        _decode(upstream), data_version, size, started_at, ended_at, duration, status,
-        bool(forced), error, _decode(user_metadata))
+    fields, in order; a test keeps them so).
+
+    Filled in directly rather than through the frozen dataclass's ``__init__`` (one
+    ``object.__setattr__`` per field): a status check reads a record per planned asset.
+    """
+    values = list(row)
+    values[6], values[7] = _decode(values[6]), _decode(values[7])  # config, upstreams
+    values[14], values[16] = bool(values[14]), _decode(values[16])  # forced, metadata
+    record = object.__new__(Materialization)
+    record.__dict__.update(zip(_FIELDS, values, strict=True))
+    return record
 
 
 class MetadataStore:
