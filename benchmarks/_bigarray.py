@@ -134,7 +134,7 @@ class BigArrayWorkload:
     def __init__(self, mib: int, workdir: Path, quick: bool) -> None:
         self.mib = mib
         self.workdir = workdir
-        self.repeats = 1 if quick else 3
+        self.repeats = 1 if quick else 5  # the VM's page allocation swings these a lot
         self.store = workdir / "store-bigarray"
         self.npy = workdir / "baseline.npy"
         self.module = load_module(workdir)

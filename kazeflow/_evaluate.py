@@ -15,10 +15,15 @@ class Evaluator:
     """Computes cache keys and decisions, with one batched lookup of the latest records."""
 
     def __init__(self, store: Store, prepared: Mapping[str, PreparedAsset],
-                 forced: Collection[str] = (), full_records: bool = False) -> None:
+                 forced: Collection[str] = (), full_records: bool = False,
+                 reasons: bool = True) -> None:
         self.store = store
         self.prepared = prepared
         self.forced = frozenset(forced)
+        #: Whether a stale decision says what changed, which takes the asset's full
+        #: newest record (one lookup each); without, its reason is only that the key
+        #: changed (a run that does not log at debug level needs no more).
+        self.reasons = reasons or full_records
         #: Each asset's newest successful record: all of it with ``full_records`` (for
         #: ``status``), else only its key, and the rest fetched when a decision needs it.
         self._records: dict[str, Materialization] = {}
@@ -87,7 +92,7 @@ class Evaluator:
         if lookup and key is not None and key.cache_key == inputs.cache_key and \
                 self.object_exists(key):  # the common case: no full record needed
             return Decision(FRESH, reuse=self._records.get(name, key))
-        last = self.latest(name)
+        last = self.latest(name) if self.reasons else key
         candidates: list[Materialization] = []
         if lookup and (fresh or (last is not None and not any(  # an older record may have it
                 v in self.new_versions for v in (inputs.upstream_versions or {}).values()))):

@@ -79,7 +79,9 @@ class ScheduledRun:
         self.store = store
         self.plan = plan
         self.prepared = prepared
-        self.evaluator = Evaluator(store, prepared, forced)
+        # Why an asset re-runs is logged at debug level only: else no full records.
+        self.evaluator = Evaluator(store, prepared, forced,
+                                   reasons=log.isEnabledFor(logging.DEBUG))
         self.executor: Executor = executor or SequentialExecutor()
         self.owns_executor = owns_executor
         self.pools = dict(pools or {})
@@ -405,6 +407,9 @@ class ScheduledRun:
                ) -> None:
         """Queue the record of one attempt (committed with the batch)."""
         code = self.prepared[inputs.asset_name].code
+        last = self.evaluator.latest_keys.get(inputs.asset_name)
+        if last is not None and last.code_hash == code.code_hash:  # its record holds it
+            self._sent_code.add(code.code_hash)
         new_code = {} if code.code_hash in self._sent_code else {
             code.code_hash: code.components}  # stored once per hash: insert-if-new
         self._sent_code.add(code.code_hash)

@@ -41,7 +41,8 @@ class AssetInputs:
 
 
 def decide(inputs: AssetInputs, candidates: Sequence[Materialization],
-           last: Materialization | None, object_exists: Callable[[Materialization], bool],
+           last: Materialization | RecordKey | None,
+           object_exists: Callable[[Materialization], bool],
            old_code: Callable[[str], Mapping[str, str] | None] | None = None,
            new_code: Mapping[str, str] | None = None) -> Decision:
     """Decide whether ``inputs`` can reuse one of ``candidates`` (same cache key).
@@ -49,7 +50,8 @@ def decide(inputs: AssetInputs, candidates: Sequence[Materialization],
     Args:
         inputs: the asset's current code, config and upstream data versions.
         candidates: successful materializations with the same cache key, newest first.
-        last: the asset's newest successful materialization, whatever its key.
+        last: the asset's newest successful materialization, whatever its key; only its
+            key when the reasons need not say what changed.
         object_exists: whether a materialization's object is in the store (a stat).
         old_code, new_code: normalised code components, to put a diff in code reasons.
     """
@@ -75,12 +77,15 @@ def decide(inputs: AssetInputs, candidates: Sequence[Materialization],
     return Decision(STALE, differences)
 
 
-def _differences(inputs: AssetInputs, last: Materialization | None,
+def _differences(inputs: AssetInputs, last: Materialization | RecordKey | None,
                  old_code: Callable[[str], Mapping[str, str] | None] | None,
                  new_code: Mapping[str, str] | None) -> tuple[Reason, ...]:
-    """Reasons naming what differs between ``inputs`` and the ``last`` materialization."""
+    """Reasons naming what differs between ``inputs`` and the ``last`` materialization
+    (only that its key differs when ``last`` is no full record)."""
     if last is None:
         return ()
+    if isinstance(last, RecordKey):
+        return (Reason("key_changed", "code, config or upstream data changed"),)
     reasons = []
     if last.code_hash != inputs.code_hash:
         details: dict[str, Any] = {"old_code_hash": last.code_hash,

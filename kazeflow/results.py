@@ -49,6 +49,7 @@ class RecordKey(NamedTuple):
     cache_key: str
     data_version: str | None
     size: int | None
+    code_hash: str
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,8 @@ class Reason:
     (``old_config``, ``new_config``), ``upstream_changed`` (``upstream``,
     ``old_data_version``, ``new_data_version``), ``upstream_stale`` (``upstream``),
     ``upstreams_changed``, ``object_missing`` (``data_version``), ``cache_disabled``,
-    ``forced``.
+    ``forced``, ``key_changed`` (only the cache key is known to differ: in a run that
+    does not log at debug level, or after a change of kazeflow's key format).
     """
 
     kind: str

@@ -233,6 +233,74 @@ def test_runs_report_each_asset_through_logging_events(any_store, caplog):
                       ("materializing", "report"), ("run_finished", None)]
 
 
+def test_a_run_logging_at_debug_level_says_what_changed(any_store, caplog):
+    calls = []
+    chain(calls)
+    flow = Flow(["report"], store=any_store)
+    flow.run()
+    with caplog.at_level("DEBUG", logger="kazeflow"):
+        flow.run(config={"doubled": {"factor": 7}})
+    why = {r.asset_name: r.getMessage() for r in caplog.records
+           if getattr(r, "kazeflow_event", None) == "materializing"}
+    assert why["doubled"].endswith("config changed")
+    assert why["report"].endswith("upstream 'doubled' changed")
+    # Not logging them, a run reads no full records, and decides the same.
+    calls.clear()
+    with caplog.at_level("INFO", logger="kazeflow"):
+        assert flow.run(config={"doubled": {"factor": 8}}).materialized == (
+            "doubled", "report")
+        assert flow.run(config={"doubled": {"factor": 7}}).reused == (
+            "raw", "doubled", "report")
+    assert calls == ["doubled", "report"]
+
+
+def _counter_chain(offset):
+    """raw -> doubled -> report, where report's code depends on ``offset``."""
+    registry.clear()
+
+    @asset
+    def raw():
+        return [1, 2, 3]
+
+    @asset(config_schema=Config)
+    def doubled(config, raw):
+        return [x * config.get("factor", 2) for x in raw]
+
+    @asset
+    def report(doubled):
+        return sum(doubled) + offset
+
+
+def test_a_run_stores_the_code_of_an_asset_once(any_store):
+    """A re-run with the code of its last record sends no code rows again; new code is
+    stored with its record."""
+    from sqlalchemy import event
+
+    _counter_chain(0)
+    Flow(["report"], store=any_store).run()
+    inserted = []
+    engine = any_store.metadata.engine
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("INSERT INTO CODE_SOURCES"):
+            inserted.extend(parameters if executemany else [parameters])
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        result = Flow(["report"], store=any_store).run(config={"doubled": {"factor": 4}})
+        assert result.materialized == ("doubled", "report") and inserted == []
+        _counter_chain(1)
+        result = Flow(["report"], store=any_store).run(config={"doubled": {"factor": 4}})
+        assert result.materialized == ("report",) and result["report"] == 25
+        assert len(inserted) == 1
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    first, second = (any_store.history("report")[i].code_hash for i in (1, 0))
+    assert first != second
+    assert any_store.metadata.code_components(first) != \
+        any_store.metadata.code_components(second) is not None
+
+
 def test_going_back_to_an_older_config_reuses_a_long_chain(any_store):
     """Every asset's older materialization is found by its key (one lookup each)."""
     calls = []

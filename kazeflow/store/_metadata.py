@@ -207,7 +207,7 @@ class MetadataStore:
         """Like :meth:`latest`, only the columns that reusing a record needs."""
         m = materializations
         rows = self._newest(asset_names, "latest_keys", m.c.asset_name, m.c.id,
-                            m.c.cache_key, m.c.data_version, m.c.size)
+                            m.c.cache_key, m.c.data_version, m.c.size, m.c.code_hash)
         return {row[0]: RecordKey(*row[1:]) for row in rows}
 
     def _newest(self, asset_names: Collection[str], tag: str, *columns: Any
