@@ -40,7 +40,7 @@ def normalise(node: ast.AST, *, in_place: bool = False,
     """
     if not in_place:
         node, nodes = copy.deepcopy(node), None
-    _strip_docstrings(ast.walk(node) if nodes is None else nodes)
+    _strip_docstrings(walk(node) if nodes is None else nodes)
     return ast.unparse(node)
 
 
@@ -69,8 +69,37 @@ def parse_module(source: str) -> ast.Module:
 
 
 def walk(tree: ast.AST) -> list[ast.AST]:
-    """Every node of ``tree``: walk it once, then :func:`scan` and :func:`normalise`."""
-    return list(ast.walk(tree))
+    """Every node of ``tree``, in the order of :func:`ast.walk` (breadth first), about
+    twice as fast: walk it once, then :func:`scan` and :func:`normalise`."""
+    nodes = [tree]
+    node_type, extend, append = ast.AST, nodes.extend, nodes.append
+    for node in nodes:  # grows while it is read
+        for name in node._fields:
+            value = getattr(node, name, None)
+            if isinstance(value, list):
+                extend(item for item in value if isinstance(item, node_type))
+            elif isinstance(value, node_type):
+                append(value)
+    return nodes
+
+
+_BLOCKS = ("body", "orelse", "finalbody", "handlers", "cases")
+
+
+def _definitions(tree: ast.Module) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
+    """Every function definition in ``tree``, nested ones too, found by walking the
+    statements only (an expression holds no ``def``)."""
+    found = []
+    pending: list[Any] = list(tree.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, DEFS):
+            found.append(node)
+        for name in _BLOCKS:  # statement lists; except handlers and match cases
+            block = getattr(node, name, None)
+            if block:
+                pending.extend(block)
+    return found
 
 
 def scan(nodes: Iterable[ast.AST]) -> tuple[set[str], list[list[str]],
@@ -99,14 +128,14 @@ def scan(nodes: Iterable[ast.AST]) -> tuple[set[str], list[list[str]],
 
 
 def load_names(node: ast.AST) -> set[str]:
-    return scan(ast.walk(node))[0]
+    return scan(walk(node))[0]
 
 
 def definition_names(tree: ast.Module) -> set[str]:
     """Names a definition reads where it is defined, not in its body: decorators, defaults."""
     top = tree.body[0] if tree.body else None
     scopes = [top] if isinstance(top, DEFS) else \
-        [n for n in ast.walk(tree) if isinstance(n, ast.Lambda)]
+        [n for n in walk(tree) if isinstance(n, ast.Lambda)]
     names: set[str] = set()
     for scope in scopes:
         for expr in [*getattr(scope, "decorator_list", []), *scope.args.defaults,
@@ -116,7 +145,7 @@ def definition_names(tree: ast.Module) -> set[str]:
 
 
 def attribute_chains(tree: ast.AST) -> list[list[str]]:
-    return scan(ast.walk(tree))[1]
+    return scan(walk(tree))[1]
 
 
 def definition_spans(source: str) -> dict[tuple[int, str], tuple[int, int]]:
@@ -128,7 +157,7 @@ def definition_spans(source: str) -> dict[tuple[int, str], tuple[int, int]]:
         SyntaxError: ``source`` does not parse.
     """
     return {(first_line(n), n.name): (first_line(n), n.end_lineno or n.lineno)
-            for n in ast.walk(parse_module(source)) if isinstance(n, DEFS)}
+            for n in _definitions(parse_module(source))}
 
 
 def _root_name(node: ast.expr) -> set[str]:
@@ -199,7 +228,7 @@ class ModuleIndex:
         chains it reads (worked out once: many assets read the same global)."""
         found = self._facts.get(stmt)
         if found is None:
-            names, chains, _ = scan(ast.walk(stmt))
+            names, chains, _ = scan(walk(stmt))
             found = self._facts[stmt] = (normalise(stmt), tuple(sorted(names)),
                                          tuple(tuple(c) for c in chains))
         return found

@@ -626,3 +626,83 @@ def test_golden_asset_calling_a_helper_and_reading_constants(project: Project) -
         "keep": "def keep(r):\n    return r < LIMIT and str(r) not in TAGS",
     }
     assert found.code_hash == "12f63853a912790d35fc09081331d0ed30368d7522fd9722558eae5028c1bc34"
+
+
+BLOCKS_SOURCE = '''
+import contextlib
+
+
+def top(x):
+    def inner(y):
+        async def deepest():
+            return y
+        return deepest
+    return inner
+
+
+class Holder:
+    def method(self):
+        return 1
+
+    class Nested:
+        async def amethod(self):
+            return 2
+
+
+if True:
+    def in_if():
+        pass
+else:
+    def in_else():
+        pass
+
+try:
+    def in_try():
+        pass
+except ValueError:
+    def in_except():
+        pass
+else:
+    def in_try_else():
+        pass
+finally:
+    def in_finally():
+        pass
+
+for _ in ():
+    def in_for():
+        pass
+else:
+    def in_for_else():
+        pass
+
+while False:
+    def in_while():
+        pass
+
+with contextlib.nullcontext():
+    def in_with():
+        pass
+
+match 1:
+    case 1:
+        def in_case():
+            pass
+
+handler = lambda: [lambda: 0]  # noqa: E731 - lambdas are no definitions
+'''
+
+
+def test_the_syntax_helpers_agree_with_ast_walk() -> None:
+    """The fast walk visits what ast.walk visits, in its order; the definition spans
+    find every def wherever it is nested."""
+    import ast
+
+    from kazeflow._codeast import definition_spans, walk
+
+    tree = ast.parse(BLOCKS_SOURCE)
+    assert walk(tree) == list(ast.walk(tree))
+    expected = {(n.lineno, n.name): (n.lineno, n.end_lineno) for n in ast.walk(tree)
+                if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    assert definition_spans(BLOCKS_SOURCE) == expected
+    assert len(expected) == 16
