@@ -79,9 +79,10 @@ class ScheduledRun:
         self.store = store
         self.plan = plan
         self.prepared = prepared
-        # Why an asset re-runs is logged at debug level only: else no full records.
-        self.evaluator = Evaluator(store, prepared, forced,
-                                   reasons=log.isEnabledFor(logging.DEBUG))
+        #: Whether per-asset events are logged (debug level; the CLI's progress uses
+        #: them). Why an asset re-runs is told only then: else no full records are read.
+        self.verbose = log.isEnabledFor(logging.DEBUG)
+        self.evaluator = Evaluator(store, prepared, forced, reasons=self.verbose)
         self.executor: Executor = executor or SequentialExecutor()
         self.owns_executor = owns_executor
         self.pools = dict(pools or {})
@@ -213,12 +214,15 @@ class ScheduledRun:
             assert decision.reuse is not None and decision.reuse.data_version is not None
             self.versions[item.name] = decision.reuse.data_version
             self.reused[item.name] = None
-            log.debug("reusing %r", item.name,
-                      extra={"kazeflow_event": "reused", "asset_name": item.name})
+            if self.verbose:
+                log.debug("reusing %r", item.name,
+                          extra={"kazeflow_event": "reused", "asset_name": item.name})
             self._ready.done(item.name)
             return
-        log.debug("materializing %r: %s", item.name, "; ".join(map(str, decision.reasons)),
-                  extra={"kazeflow_event": "materializing", "asset_name": item.name})
+        if self.verbose:
+            log.debug("materializing %r: %s", item.name,
+                      "; ".join(map(str, decision.reasons)),
+                      extra={"kazeflow_event": "materializing", "asset_name": item.name})
         self._materialize(item)
 
     def _materialize(self, item: Asset, repair: bool = False) -> None:
