@@ -5,7 +5,6 @@ asset executes)."""
 from __future__ import annotations
 
 import difflib
-import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,9 +29,8 @@ class PreparedAsset:
     def name(self) -> str:
         return self.asset.name
 
-    @functools.cached_property
+    @property
     def config_dict(self) -> dict[str, Any]:
-        """The effective config as a dict (treat as read-only: computed once)."""
         return self.config.to_dict() if self.config is not None else {}
 
 
