@@ -37,7 +37,7 @@ import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from kazeflow._codeast import (
     DEFS,
@@ -207,10 +207,10 @@ def _drop_kazeflow_decorators(tree: ast.Module, namespace: Mapping[str, Any]) ->
     return tuple(seen)
 
 
-@dataclass(frozen=True)
-class _FunctionSource:
+class _FunctionSource(NamedTuple):
     """What a function's own source says: its normalised text, the global names and
-    ``module.attribute`` chains it reads, and the ``from … import`` inside it."""
+    ``module.attribute`` chains it reads, and the ``from … import`` inside it (a tuple:
+    one is made per function a run fingerprints)."""
 
     text: str
     names: tuple[str, ...]
@@ -336,7 +336,7 @@ def _decode(entry: Any, namespace: Mapping[str, Any], judged: dict[Any, bool]
             if theirs != ours:
                 return None
         return _FunctionSource(text, names, chains,
-                               tuple(_decode_import(node) for node in imports))
+                               tuple(map(_decode_import, imports)) if imports else ())
     except (TypeError, ValueError):
         return None
 
