@@ -75,9 +75,11 @@ def test_a_corrupt_object_is_never_unpickled_and_is_quarantined(store):
 
 
 def test_large_arrays_round_trip(store):
-    array = np.arange(3_000_000, dtype=np.float64)
+    array = np.arange(3_000_000, dtype=np.float64)  # 24 MB: hashed in a helper thread
     data_version, size = store.objects.put(array)
     assert size > array.nbytes
+    raw = store.objects.path(data_version).read_bytes()
+    assert hashlib.sha256(raw).hexdigest() == data_version and len(raw) == size
     loaded = store.objects.load(data_version)
     assert np.array_equal(loaded, array) and loaded.flags.writeable
 
@@ -207,3 +209,12 @@ def test_a_store_that_must_exist_is_not_created(tmp_path):
     with Store(tmp_path / "made") as store:
         store.objects.put(1)
     assert Store(tmp_path / "made", create=False).history() == []
+
+
+@pytest.mark.parametrize("data", [b"", b"x" * 100, bytes(range(256)) * 1000,
+                                  np.arange(50_000, dtype=np.float64),  # 'd' items, 400 kB
+                                  np.arange(12, dtype=np.int64).reshape(3, 4)])
+def test_hashing_in_slices_gives_the_plain_sha256(data):
+    sha = hashlib.sha256()
+    _pickling._update(sha, data)
+    assert sha.hexdigest() == hashlib.sha256(memoryview(data).tobytes()).hexdigest()
