@@ -20,13 +20,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from _bigarray import run_big_array
-from _common import Row, fmt
+from _common import Row, best_of, fmt, timed
 from _dag import growth_rows, run_dag
 from _startup import run_startup
 
@@ -86,6 +87,24 @@ def machine() -> dict[str, Any]:
             "load_average_1min": round(load, 2) if load is not None else None}
 
 
+def probes(workdir: Path) -> dict[str, float]:
+    """How fast this machine is right now, to compare runs made at other times (shared
+    VMs drift by tens of percent within an hour): a plain Python loop, and creating a
+    small file (on ext4 this swings several-fold after many files were deleted)."""
+    loop = best_of(20, lambda: timed(lambda: sum(range(100_000)))[0])
+    folder = workdir / "probe"
+    folder.mkdir()
+
+    def create_files() -> float:
+        start = time.perf_counter()
+        for i in range(200):
+            (folder / f"{i}-{time.perf_counter_ns()}").write_bytes(b"x" * 100)
+        return (time.perf_counter() - start) / 200
+
+    return {"python_loop_ms": round(loop * 1000, 2),
+            "file_create_us": round(best_of(3, create_files) * 1e6, 1)}
+
+
 def run_all(args: argparse.Namespace, workdir: Path) -> tuple[list[Row], list[str]]:
     """Every workload in turn, announcing each on stderr; returns rows and failures."""
     rows: list[Row] = []
@@ -116,14 +135,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     started = datetime.datetime.now(datetime.timezone.utc)
     try:
+        speed = probes(workdir)
         rows, failures = run_all(args, workdir)
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
-    facts = machine()
+    facts = {**machine(), **speed}
     print(f"kazeflow {facts['kazeflow']} ({facts['commit']}), Python {facts['python']}, "
           f"{facts['cpus']} CPUs (load {facts['load_average_1min']}), {facts['platform']}, "
-          f"{started:%Y-%m-%d %H:%M} UTC")
+          f"{started:%Y-%m-%d %H:%M} UTC; probes: sum(range(100_000)) "
+          f"{speed['python_loop_ms']} ms, creating a small file {speed['file_create_us']} µs")
     print(format_table(rows))
     met = [r.target.met for r in rows if r.target.met is not None]
     print(f"\n{sum(met)} of {len(met)} targets met")
