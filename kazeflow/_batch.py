@@ -1,9 +1,9 @@
 """Group commit: materializations written in a run become durable and recorded together.
 
-Objects are written to locked temp files as assets finish. ``MAX_AGE`` seconds after the
-first one (or at ``MAX_ITEMS`` items, or at the end of the run) the batch is flushed:
-the objects are made durable and renamed into place, then their rows are committed in
-one transaction. The order of durability is kept (object durable, then row committed)
+Objects are written to locked temp files as assets finish. At most ``MAX_AGE`` seconds
+after the first one (or at ``MAX_ITEMS`` items, or at the end of the run) the batch is
+flushed: the objects are made durable and renamed into place, then their rows are
+committed in one transaction. The order of durability is kept (object durable, then row committed)
 while a run of many small assets pays about one journal commit per batch instead of two
 fsyncs per asset. A kill loses at most the last ``MAX_AGE`` seconds of finished work,
 which the next run redoes.
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,13 +27,18 @@ log = logging.getLogger("kazeflow")
 class WriteBatch:
     """Pending objects, rows and the leases that guard them, flushed together.
 
-    A timer thread flushes a batch ``MAX_AGE`` after its first item, while the run goes
-    on with its next asset: a kill never loses more than that much finished work, and
-    leases and the gc lock are never held across a long asset. Thread-safe.
+    The run's thread flushes a batch itself when it queues an item and the batch is
+    ``DUE_AGE`` old (or full); if no item comes (a long asset runs), a timer thread
+    flushes it ``MAX_AGE`` after its first item, while the run goes on: a kill never
+    loses more than that much finished work, and leases and the gc lock are never held
+    across a long asset. Flushing in the run's thread when it can is cheaper: SQLite
+    gives up the GIL at every row it inserts, and a flushing thread racing the run's
+    thread for it made cold runs of many small assets ≈ 10% slower. Thread-safe.
     """
 
     MAX_ITEMS = 256
     MAX_AGE = 0.05  # seconds
+    DUE_AGE = 0.04  # seconds; below MAX_AGE, so that the run's thread comes first
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -43,6 +49,7 @@ class WriteBatch:
         self._lock = threading.Lock()  # guards the lists: held only briefly
         self._io_lock = threading.Lock()  # one flush at a time, in queue order
         self._timer: threading.Timer | None = None
+        self._first = 0.0  # when the oldest queued item was queued (monotonic)
         self._error: BaseException | None = None
         #: Objects that worker processes renamed into place, not yet made durable.
         self._unsynced = False
@@ -53,8 +60,11 @@ class WriteBatch:
         """Queue one materialization record (and its object); the batch owns ``lease``
         and ``hold`` (a gc lock guarding an object a worker process already committed)."""
         self._raise_timer_error()
+        now = time.monotonic()
         with self._lock:
             self._rows.append(row)
+            if len(self._rows) == 1:
+                self._first = now
             if obj is not None:
                 self._objects.append(obj)
             self._code.update(code)
@@ -62,12 +72,12 @@ class WriteBatch:
             if hold is not None:
                 self._leases.append(hold)
                 self._unsynced = True
-            full = len(self._rows) >= self.MAX_ITEMS
-            if not full and self._timer is None:
+            due = len(self._rows) >= self.MAX_ITEMS or now - self._first >= self.DUE_AGE
+            if not due and self._timer is None:
                 self._timer = threading.Timer(self.MAX_AGE, self._flush_on_timer)
                 self._timer.daemon = True
                 self._timer.start()
-        if full:
+        if due:
             self.flush()
 
     def flush(self) -> None:

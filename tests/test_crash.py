@@ -364,3 +364,32 @@ def test_gc_is_not_held_off_by_a_run_busy_in_a_long_asset(tmp_path):
         child.kill()
         collector.join(timeout=60)
     assert not blocked
+
+
+def test_the_run_commits_a_due_batch_itself_before_its_next_asset(tmp_path, monkeypatch):
+    """With the timer far away, what finished is committed by the run's own thread as
+    soon as a batch is due: a later asset already sees its upstreams' records."""
+    from kazeflow import Flow, Store, asset
+    from kazeflow._batch import WriteBatch
+
+    monkeypatch.setattr(WriteBatch, "MAX_AGE", 60.0)  # the timer never comes first
+    root = tmp_path / "store"
+    seen = {}
+
+    @asset
+    def first():
+        return 1
+
+    @asset
+    def second(first):
+        time.sleep(WriteBatch.DUE_AGE * 3)  # the batch holding `first` falls due
+        return first + 1
+
+    @asset
+    def third(second):
+        with Store(root, create=False) as other:
+            seen["committed"] = {r.asset_name for r in other.history()}
+        return second + 1
+
+    assert Flow(["third"], store=root).run()["third"] == 3
+    assert seen["committed"] == {"first", "second"}
