@@ -235,15 +235,17 @@ class ModuleIndex:
 
 
 def flat_statements(body: Iterable[ast.stmt]) -> list[ast.stmt]:
-    """Statements of a block, also inside if/try/with/for blocks, not inside defs."""
+    """Statements of a block, also inside if/try/with/for/while/match blocks, not inside
+    defs."""
     out: list[ast.stmt] = []
     for stmt in body:
         out.append(stmt)
         if not isinstance(stmt, (*DEFS, ast.ClassDef)):
             for field in ("body", "orelse", "finalbody"):
                 out.extend(flat_statements(getattr(stmt, field, None) or []))
-            for handler in getattr(stmt, "handlers", None) or []:
-                out.extend(flat_statements(handler.body))
+            for clause in [*(getattr(stmt, "handlers", None) or []),
+                           *(getattr(stmt, "cases", None) or [])]:  # except, case
+                out.extend(flat_statements(clause.body))
     return out
 
 

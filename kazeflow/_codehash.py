@@ -355,8 +355,11 @@ def clear_memory_caches() -> None:
 
 
 def source_cache(path: Path | None) -> SourceCache:
-    """The persistent cache of function analyses at ``path`` (None: this run only)."""
-    return SourceCache(path, ("kazeflow.sources", 2, CODE_HASH_VERSION,
+    """The persistent cache of function analyses at ``path`` (None: this run only).
+
+    Its tag changes with the entries' format and with what an analysis finds (3: the
+    statements in ``match`` blocks that build a global), so older entries are dropped."""
+    return SourceCache(path, ("kazeflow.sources", 3, CODE_HASH_VERSION,
                               sys.version_info[:2]))
 
 

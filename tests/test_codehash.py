@@ -265,6 +265,37 @@ def test_editing_the_statement_that_creates_a_mutated_list_reruns_its_readers(
     assert project.run().materialized == ("limited",)
 
 
+def test_a_mutable_global_built_in_any_kind_of_block_is_hashed_by_its_statements(
+        project: Project) -> None:
+    project.write("assets", """\
+        import os
+
+        from kazeflow import asset
+
+        match os.environ.get("KZTEST_UNSET_MODE", "a"):
+            case "a":
+                TABLE = {"x": 1}
+            case _:
+                TABLE = {"x": 2}
+
+        try:
+            OTHER = {"y": 1}
+        except* ValueError:
+            OTHER = {}
+
+
+        @asset
+        def reads():
+            return TABLE["x"] + OTHER["y"]
+        """)
+    found = project.fingerprint("assets", "reads")
+    assert found.components["TABLE"] == "TABLE = {'x': 1}\nTABLE = {'x': 2}"
+    assert found.components["OTHER"] == "OTHER = {'y': 1}\nOTHER = {}"
+    project.run()
+    project.edit("assets", '"a":\n        TABLE = {"x": 1}', '"a":\n        TABLE = {"x": 5}')
+    assert project.run().materialized == ("reads",)
+
+
 def test_a_mutable_global_imported_from_another_module_is_followed(
         project: Project) -> None:
     project.write("tables", "RATES = {'eu': 2}\nUNUSED = {'x': 1}\n")
