@@ -173,13 +173,20 @@ def _root_name(node: ast.expr) -> set[str]:
 
 def bound_names(stmt: ast.stmt) -> set[str]:
     """The names ``stmt`` binds or builds: ``name = …``, ``name += …``, ``name[k] = …``,
-    ``def name``, ``class name`` or ``name.append(…)``."""
+    ``def name``, ``class name``, ``for name in …``, ``with … as name``, a ``case``
+    pattern that captures ``name``, or ``name.append(…)``."""
     if isinstance(stmt, (*DEFS, ast.ClassDef)):
         return {stmt.name}
     if isinstance(stmt, ast.Assign):
         targets = stmt.targets
-    elif isinstance(stmt, (ast.AnnAssign, ast.AugAssign)):
+    elif isinstance(stmt, (ast.AnnAssign, ast.AugAssign, ast.For, ast.AsyncFor)):
         targets = [stmt.target]
+    elif isinstance(stmt, (ast.With, ast.AsyncWith)):
+        targets = [item.optional_vars for item in stmt.items if item.optional_vars]
+    elif isinstance(stmt, ast.Match):
+        return {name for case in stmt.cases for node in walk(case.pattern)
+                for name in (getattr(node, "name", None), getattr(node, "rest", None))
+                if name}
     elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) \
             and isinstance(stmt.value.func, ast.Attribute):
         targets = [stmt.value.func.value]

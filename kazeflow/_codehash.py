@@ -9,8 +9,10 @@ recursively:
   kazeflow's own, such as ``@asset(...)``, whose options enter the key elsewhere);
 - immutable constants (numbers, strings, bytes, None, tuples/frozensets of them): value;
 - anything else (lists, dicts, objects, closure cells): the source of the statements that
-  assign it, never its current state, so mutating a module-level list does not change a
-  hash.
+  assign or build it (also ``for``/``with`` targets and ``case`` captures, in any block),
+  never its current state, so mutating a module-level list does not change a hash; a
+  value no statement builds (set through ``globals()``, from outside) is named by its
+  type only, with a warning.
 
 Names are followed in a function's body, its decorators and default values, its closure
 cells, in class bodies, in the statements that assign a global, through
@@ -346,6 +348,7 @@ def clear_memory_caches() -> None:
     use it to exercise the persistent cache alone)."""
     _SOURCES.clear()
     _ABSOLUTE.clear()
+    _UNTRACED.clear()
     _SPANS.clear()
     _MODULE_FILES.clear()
     _MODULES.clear()
@@ -361,6 +364,22 @@ def source_cache(path: Path | None) -> SourceCache:
     statements in ``match`` blocks that build a global), so older entries are dropped."""
     return SourceCache(path, ("kazeflow.sources", 3, CODE_HASH_VERSION,
                               sys.version_info[:2]))
+
+
+#: Globals already warned about in this process (once each is enough).
+_UNTRACED: set[tuple[str, str]] = set()
+
+
+def _warn_untraced(module_name: str, name: str, value: Any) -> None:
+    """Say (once) that a global's contents cannot be followed by the code hash."""
+    if (module_name, name) in _UNTRACED:
+        return
+    _UNTRACED.add((module_name, name))
+    log.warning(
+        "%s.%s (a %s) is read by an asset, but no statement in its source builds it "
+        "(set through globals(), by another module, or at run time?): changing it will "
+        "not re-run what reads it; build it with a plain assignment in its module, or "
+        "give the asset code_version=...", module_name, name, type(value).__qualname__)
 
 
 # ------------------------------------------------------------------ the walk
@@ -569,6 +588,7 @@ class _Collector:
         names they read."""
         if not facts:
             self.components[key] = f"<{type(value).__qualname__} object>"
+            _warn_untraced(module_name, name, value)
             return
         self.components[key] = "\n".join(text for text, _, _ in facts)
         names = set().union(*(names for _, names, _ in facts)) - {name}

@@ -296,6 +296,53 @@ def test_a_mutable_global_built_in_any_kind_of_block_is_hashed_by_its_statements
     assert project.run().materialized == ("reads",)
 
 
+def test_globals_bound_by_for_with_and_case_patterns_are_hashed_by_their_statements(
+        project: Project) -> None:
+    project.write("assets", """\
+        import contextlib
+
+        from kazeflow import asset
+
+        for ROWS in ([1, 2],):
+            pass
+
+        with contextlib.nullcontext({"k": 1}) as LOOKUP:
+            pass
+
+        match {"table": {"x": 1}}:
+            case {"table": TABLE}:
+                pass
+
+
+        @asset
+        def reads():
+            return ROWS[0] + LOOKUP["k"] + TABLE["x"]
+        """)
+    found = project.fingerprint("assets", "reads")
+    assert found.components["ROWS"].startswith("for ROWS in ([1, 2],):")
+    assert found.components["LOOKUP"].startswith("with contextlib.nullcontext")
+    assert found.components["TABLE"].startswith("match {'table': {'x': 1}}:")
+
+
+def test_a_global_no_statement_builds_is_named_in_a_warning(
+        project: Project, caplog: pytest.LogCaptureFixture) -> None:
+    project.write("assets", """\
+        from kazeflow import asset
+
+        globals()["HIDDEN"] = {"x": 1}
+
+
+        @asset
+        def reads():
+            return HIDDEN["x"]
+        """)
+    with caplog.at_level("WARNING", logger="kazeflow"):
+        found = project.fingerprint("assets", "reads")
+    assert found.components["HIDDEN"] == "<dict object>"
+    assert f"{project.names['assets']}.HIDDEN (a dict)" in caplog.text
+    assert "code_version" in caplog.text
+
+
 def test_a_mutable_global_imported_from_another_module_is_followed(
         project: Project) -> None:
     project.write("tables", "RATES = {'eu': 2}\nUNUSED = {'x': 1}\n")
