@@ -37,7 +37,6 @@ import sys
 import sysconfig
 import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -77,9 +76,9 @@ _MODULE_DUNDERS = frozenset({"__builtins__", "__cached__", "__doc__", "__file__"
                              "__loader__", "__name__", "__package__", "__path__", "__spec__"})
 
 
-@dataclass(frozen=True)
-class CodeFingerprint:
-    """The code hash of an asset and the normalised texts it was computed from."""
+class CodeFingerprint(NamedTuple):
+    """The code hash of an asset and the normalised texts it was computed from (a tuple:
+    one is made per planned asset and run)."""
 
     code_hash: str
     components: Mapping[str, str]

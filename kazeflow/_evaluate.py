@@ -49,10 +49,9 @@ class Evaluator:
             upstream, stale = None, [d for d in deps if d not in versions]
         key = None if upstream is None else cache_key(
             name, item.code.code_hash, item.config_hash, upstream)
-        return AssetInputs(
-            asset_name=name, code_hash=item.code.code_hash, config_hash=item.config_hash,
-            config=item.config_dict, upstream_versions=upstream, stale_upstreams=stale,
-            cache_key=key, cache=item.asset.cache, forced=name in self.forced)
+        return AssetInputs(  # by position: one per planned asset and run
+            name, item.code.code_hash, item.config_hash, item.config_dict, upstream, stale,
+            key, item.asset.cache, name in self.forced)
 
     def latest(self, name: str) -> Materialization | None:
         """The newest successful record of ``name``, if it has one."""

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from kazeflow import _codehash
 from kazeflow._hashing import config_hash
@@ -16,9 +15,9 @@ from kazeflow.config import Config, build_config
 from kazeflow.errors import ConfigError
 
 
-@dataclass(frozen=True)
-class PreparedAsset:
-    """An asset with its effective config and code fingerprint for one run."""
+class PreparedAsset(NamedTuple):
+    """An asset with its effective config and code fingerprint for one run (a tuple: one
+    is made per planned asset and run)."""
 
     asset: Asset
     config: Config | None
