@@ -53,6 +53,30 @@ class Evaluator:
             name, item.code.code_hash, item.config_hash, item.config_dict, upstream, stale,
             key, item.asset.cache, name in self.forced)
 
+    def reusable_as_is(self, name: str, versions: Mapping[str, str]
+                       ) -> Materialization | RecordKey | None:
+        """The newest record of ``name`` if it can be reused as it is: the cache key it
+        has now (every upstream's version known) is the record's and its object is
+        there. The common case of a run, decided without building its inputs; None
+        means :meth:`inputs` and :meth:`decide` must say."""
+        item = self.prepared[name]
+        if not item.asset.cache or name in self.forced:
+            return None
+        try:
+            upstream = {d: versions[d] for d in item.asset.deps}
+        except KeyError:
+            return None
+        return self._reusable(name, cache_key(
+            name, item.code.code_hash, item.config_hash, upstream))
+
+    def _reusable(self, name: str, key_now: str) -> Materialization | RecordKey | None:
+        """The newest record of ``name`` if its key is ``key_now`` and its object is
+        there (no full record needed)."""
+        key = self.latest_keys.get(name)
+        if key is not None and key.cache_key == key_now and self.object_exists(key):
+            return self._records.get(name, key)
+        return None
+
     def latest(self, name: str) -> Materialization | None:
         """The newest successful record of ``name``, if it has one."""
         record = self._records.get(name)
@@ -86,17 +110,15 @@ class Evaluator:
         """Decide ``inputs``; with ``explain``, code reasons carry a diff of the code;
         with ``fresh``, records another process just committed are seen."""
         name = inputs.asset_name
-        lookup = inputs.cache_key is not None and inputs.cache and not inputs.forced
-        key = self.latest_keys.get(name)
-        if lookup and key is not None and key.cache_key == inputs.cache_key and \
-                self.object_exists(key):  # the common case: no full record needed
-            return Decision(FRESH, reuse=self._records.get(name, key))
-        last = self.latest(name) if self.reasons else key
+        key_now = inputs.cache_key if inputs.cache and not inputs.forced else None
+        if key_now is not None and (reuse := self._reusable(name, key_now)) is not None:
+            return Decision(FRESH, reuse=reuse)
+        last = self.latest(name) if self.reasons else self.latest_keys.get(name)
         candidates: list[Materialization] = []
-        if lookup and (fresh or (last is not None and not any(  # an older record may have it
+        if key_now is not None and (fresh or (last is not None and not any(  # an older one?
                 v in self.new_versions for v in (inputs.upstream_versions or {}).values()))):
             # one indexed lookup (≈ 20 µs), however long the history
-            candidates = self.store.metadata.by_cache_key(inputs.cache_key)  # type: ignore[arg-type]
+            candidates = self.store.metadata.by_cache_key(key_now)
         # never materialized: the key holds the asset's name, so nothing matches
         return decide(
             inputs, candidates, last, self.object_exists,

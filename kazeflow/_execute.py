@@ -206,24 +206,28 @@ class ScheduledRun:
             self.skipped[item.name] = f"not run: upstream {blocked[0]!r} {why}"
             self._ready.done(item.name)
             return
-        inputs = self.evaluator.inputs(item.name, self.versions)
-        decision = self.evaluator.decide(inputs)
-        if decision.state == FRESH and not self._pinned_in_store(decision.reuse):
-            decision = self.evaluator.decide(inputs)  # gc removed it before the pin
-        if decision.state == FRESH:
-            assert decision.reuse is not None and decision.reuse.data_version is not None
-            self.versions[item.name] = decision.reuse.data_version
-            self.reused[item.name] = None
-            if self.verbose:
-                log.debug("reusing %r", item.name,
-                          extra={"kazeflow_event": "reused", "asset_name": item.name})
-            self._ready.done(item.name)
-            return
+        reuse = self.evaluator.reusable_as_is(item.name, self.versions)
+        if reuse is None or not self._pinned_in_store(reuse):  # else gc took it meanwhile
+            inputs = self.evaluator.inputs(item.name, self.versions)
+            decision = self.evaluator.decide(inputs)
+            if decision.state == FRESH and not self._pinned_in_store(decision.reuse):
+                decision = self.evaluator.decide(inputs)  # gc removed it before the pin
+            if decision.state != FRESH:
+                if self.verbose:
+                    log.debug("materializing %r: %s", item.name,
+                              "; ".join(map(str, decision.reasons)),
+                              extra={"kazeflow_event": "materializing",
+                                     "asset_name": item.name})
+                self._materialize(item)
+                return
+            reuse = decision.reuse
+        assert reuse is not None and reuse.data_version is not None
+        self.versions[item.name] = reuse.data_version
+        self.reused[item.name] = None
         if self.verbose:
-            log.debug("materializing %r: %s", item.name,
-                      "; ".join(map(str, decision.reasons)),
-                      extra={"kazeflow_event": "materializing", "asset_name": item.name})
-        self._materialize(item)
+            log.debug("reusing %r", item.name,
+                      extra={"kazeflow_event": "reused", "asset_name": item.name})
+        self._ready.done(item.name)
 
     def _materialize(self, item: Asset, repair: bool = False) -> None:
         """Take the key's lease and hand the asset to the executor; a ``repair`` (an
