@@ -14,7 +14,7 @@ from kazeflow._prepare import PreparedAsset, prepare
 from kazeflow.assets import Asset, collect_universe
 from kazeflow.errors import DefinitionError, KazeflowError
 from kazeflow.freshness import FRESH
-from kazeflow.results import AssetStatus, Materialization, Run, RunResult
+from kazeflow.results import AssetStatus, Materialization, Reason, Run, RunResult
 from kazeflow.store import Store
 
 
@@ -123,14 +123,21 @@ class Flow:
             versions: dict[str, str] = {}
             statuses = {}
             for item in self._plan:
-                inputs = evaluator.inputs(item.name, versions)
-                decision = evaluator.decide(inputs, explain=True)
-                if decision.state == FRESH and decision.reuse is not None:
-                    versions[item.name] = decision.reuse.data_version  # type: ignore[assignment]
-                record = decision.reuse if isinstance(decision.reuse, Materialization) \
+                reuse = evaluator.reusable_as_is(item.name, versions)  # the common case
+                reasons: tuple[Reason, ...] = ()
+                key: str | None
+                if reuse is not None:
+                    state, key = FRESH, reuse.cache_key
+                else:
+                    inputs = evaluator.inputs(item.name, versions)
+                    decision = evaluator.decide(inputs, explain=True)
+                    state, reasons, key = decision.state, decision.reasons, inputs.cache_key
+                    reuse = decision.reuse
+                if state == FRESH and reuse is not None:
+                    versions[item.name] = reuse.data_version  # type: ignore[assignment]
+                record = reuse if isinstance(reuse, Materialization) \
                     else evaluator.latest(item.name)
-                statuses[item.name] = AssetStatus(
-                    item.name, decision.state, decision.reasons, inputs.cache_key, record)
+                statuses[item.name] = AssetStatus(item.name, state, reasons, key, record)
             return statuses
 
     def history(self, asset_name: str | None = None, limit: int | None = None
