@@ -3,9 +3,9 @@
 Objects are written to locked temp files as assets finish. At most ``MAX_AGE`` seconds
 after the first one (or at ``MAX_ITEMS`` items, or at the end of the run) the batch is
 flushed: the objects are made durable and renamed into place, then their rows are
-committed in one transaction. The order of durability is kept (object durable, then row committed)
-while a run of many small assets pays about one journal commit per batch instead of two
-fsyncs per asset. A kill loses at most the last ``MAX_AGE`` seconds of finished work,
+committed in one transaction. The order of durability is kept (object durable, then row
+committed) while a run of many small assets pays about one journal commit per batch
+instead of two fsyncs per asset. A kill loses at most the last ``MAX_AGE`` seconds of finished work,
 which the next run redoes.
 """
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 
 from kazeflow._hashing import cache_key
 from kazeflow._prepare import PreparedAsset
@@ -42,11 +42,8 @@ class Evaluator:
         """The inputs of ``name`` given the data versions known so far."""
         item = self.prepared[name]
         deps = item.asset.deps
-        try:
-            upstream: dict[str, str] | None = {d: versions[d] for d in deps}
-            stale: list[str] = []
-        except KeyError:  # some upstream is not fresh
-            upstream, stale = None, [d for d in deps if d not in versions]
+        upstream = _known(deps, versions)
+        stale = [] if upstream is not None else [d for d in deps if d not in versions]
         key = None if upstream is None else cache_key(
             name, item.code.code_hash, item.config_hash, upstream)
         return AssetInputs(  # by position: one per planned asset and run
@@ -60,11 +57,8 @@ class Evaluator:
         there. The common case of a run, decided without building its inputs; None
         means :meth:`inputs` and :meth:`decide` must say."""
         item = self.prepared[name]
-        if not item.asset.cache or name in self.forced:
-            return None
-        try:
-            upstream = {d: versions[d] for d in item.asset.deps}
-        except KeyError:
+        upstream = _known(item.asset.deps, versions)
+        if upstream is None or not item.asset.cache or name in self.forced:
             return None
         return self._reusable(name, cache_key(
             name, item.code.code_hash, item.config_hash, upstream))
@@ -124,3 +118,11 @@ class Evaluator:
             inputs, candidates, last, self.object_exists,
             old_code=self.store.metadata.code_components if explain else None,
             new_code=self.prepared[inputs.asset_name].code.components)
+
+
+def _known(deps: Sequence[str], versions: Mapping[str, str]) -> dict[str, str] | None:
+    """The data version of each of ``deps``; None while one is not known (not fresh)."""
+    try:
+        return {d: versions[d] for d in deps}
+    except KeyError:
+        return None
