@@ -9,7 +9,7 @@ import copy
 import textwrap
 import threading
 import types
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 IMMUTABLE_SCALARS = (int, float, complex, str, bytes, bool, type(None))
@@ -83,22 +83,29 @@ def walk(tree: ast.AST) -> list[ast.AST]:
     return nodes
 
 
-_BLOCKS = ("body", "orelse", "finalbody", "handlers", "cases")
+def _blocks(stmt: ast.stmt) -> Iterator[list[ast.stmt]]:
+    """The statement lists right inside ``stmt``: its body, ``else`` and ``finally``
+    blocks, and the bodies of its ``except`` handlers and ``case`` clauses."""
+    for name in ("body", "orelse", "finalbody"):
+        block = getattr(stmt, name, None)
+        if isinstance(block, list):
+            yield block
+    for clause in [*(getattr(stmt, "handlers", None) or ()),
+                   *(getattr(stmt, "cases", None) or ())]:
+        yield clause.body
 
 
 def _definitions(tree: ast.Module) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
     """Every function definition in ``tree``, nested ones too, found by walking the
     statements only (an expression holds no ``def``)."""
     found = []
-    pending: list[Any] = list(tree.body)
+    pending = list(tree.body)
     while pending:
-        node = pending.pop()
-        if isinstance(node, DEFS):
-            found.append(node)
-        for name in _BLOCKS:  # statement lists; except handlers and match cases
-            block = getattr(node, name, None)
-            if block:
-                pending.extend(block)
+        stmt = pending.pop()
+        if isinstance(stmt, DEFS):
+            found.append(stmt)
+        for block in _blocks(stmt):
+            pending.extend(block)
     return found
 
 
@@ -248,11 +255,8 @@ def flat_statements(body: Iterable[ast.stmt]) -> list[ast.stmt]:
     for stmt in body:
         out.append(stmt)
         if not isinstance(stmt, (*DEFS, ast.ClassDef)):
-            for field in ("body", "orelse", "finalbody"):
-                out.extend(flat_statements(getattr(stmt, field, None) or []))
-            for clause in [*(getattr(stmt, "handlers", None) or []),
-                           *(getattr(stmt, "cases", None) or [])]:  # except, case
-                out.extend(flat_statements(clause.body))
+            for block in _blocks(stmt):
+                out.extend(flat_statements(block))
     return out
 
 
