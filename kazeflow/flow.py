@@ -13,8 +13,8 @@ from kazeflow._gcpause import bookkeeping
 from kazeflow._prepare import PreparedAsset, prepare
 from kazeflow.assets import Asset, collect_universe
 from kazeflow.errors import DefinitionError, KazeflowError
-from kazeflow.freshness import FRESH
-from kazeflow.results import AssetStatus, Materialization, Reason, Run, RunResult
+from kazeflow.freshness import FRESH, Decision
+from kazeflow.results import AssetStatus, Materialization, Run, RunResult
 from kazeflow.store import Store
 
 
@@ -124,20 +124,17 @@ class Flow:
             statuses = {}
             for item in self._plan:
                 reuse = evaluator.reusable_as_is(item.name, versions)  # the common case
-                reasons: tuple[Reason, ...] = ()
-                key: str | None
-                if reuse is not None:
-                    state, key = FRESH, reuse.cache_key
-                else:
+                if reuse is None:
                     inputs = evaluator.inputs(item.name, versions)
-                    decision = evaluator.decide(inputs, explain=True)
-                    state, reasons, key = decision.state, decision.reasons, inputs.cache_key
-                    reuse = decision.reuse
-                if state == FRESH and reuse is not None:
-                    versions[item.name] = reuse.data_version  # type: ignore[assignment]
-                record = reuse if isinstance(reuse, Materialization) \
+                    decision, key = evaluator.decide(inputs, explain=True), inputs.cache_key
+                else:
+                    decision, key = Decision(FRESH, reuse=reuse), reuse.cache_key
+                if decision.state == FRESH and decision.reuse is not None:
+                    versions[item.name] = decision.reuse.data_version  # type: ignore[assignment]
+                record = decision.reuse if isinstance(decision.reuse, Materialization) \
                     else evaluator.latest(item.name)
-                statuses[item.name] = AssetStatus(item.name, state, reasons, key, record)
+                statuses[item.name] = AssetStatus(
+                    item.name, decision.state, decision.reasons, key, record)
             return statuses
 
     def history(self, asset_name: str | None = None, limit: int | None = None
