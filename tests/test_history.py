@@ -90,7 +90,7 @@ def test_latest_records_are_the_newest_successful_ones(store, monkeypatch, names
     from kazeflow.store import _metadata
 
     if not names_as_json:
-        monkeypatch.setattr(_metadata, "_json_names", lambda dialect: None)
+        monkeypatch.setattr(_metadata, "_JSON_NAMES", {})
 
     @asset(config_schema=Config)
     def counted(config):
