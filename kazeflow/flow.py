@@ -51,7 +51,8 @@ class Flow:
             assets = [*(assets or []), *(a for a in items if isinstance(a, Asset))]
         elif assets is not None:
             selection = [a.name for a in assets]
-        self._plan = graph.plan(collect_universe(assets), selection)
+        with bookkeeping():  # planning thousands of assets allocates much
+            self._plan = graph.plan(collect_universe(assets), selection)
         self.store = Store.coerce(store)
 
     @property
