@@ -101,16 +101,21 @@ class Flow:
 
             Flow(["report"]).run(executor="processes", max_workers=4, pools={"gpu": 1})
         """
+        check_not_inside_asset()
+        with bookkeeping():  # a helper's locals are freed before collections resume
+            return self._run(config, force, executor, max_workers, pools)
+
+    def _run(self, config: Mapping[str, Mapping[str, Any]] | None,
+             force: bool | Sequence[str], executor: Any, max_workers: int | None,
+             pools: Mapping[str, int] | None) -> RunResult:
         from kazeflow import executors
 
-        check_not_inside_asset()
-        with bookkeeping():
-            forced = self._forced(force)
-            pools = _check_pools(pools)
-            prepared = self._prepare(config)
-            runner, owned = executors.resolve(executor, max_workers)
-            return ScheduledRun(self.store, self._plan, prepared, forced, runner, pools,
-                                owns_executor=owned).execute()
+        forced = self._forced(force)
+        pools = _check_pools(pools)
+        prepared = self._prepare(config)
+        runner, owned = executors.resolve(executor, max_workers)
+        return ScheduledRun(self.store, self._plan, prepared, forced, runner, pools,
+                            owns_executor=owned).execute()
 
     def status(self, config: Mapping[str, Mapping[str, Any]] | None = None
                ) -> dict[str, AssetStatus]:
@@ -119,24 +124,28 @@ class Flow:
         Executes nothing. Reasons carry their facts (``Reason.details``): the code diff,
         the old and new config, the upstream that changed.
         """
-        with bookkeeping():
-            evaluator = Evaluator(self.store, self._prepare(config), full_records=True)
-            versions: dict[str, str] = {}
-            statuses = {}
-            for item in self._plan:
-                reuse = evaluator.reusable_as_is(item.name, versions)  # the common case
-                if reuse is None:
-                    inputs = evaluator.inputs(item.name, versions)
-                    decision, key = evaluator.decide(inputs, explain=True), inputs.cache_key
-                else:
-                    decision, key = Decision(FRESH, reuse=reuse), reuse.cache_key
-                if decision.state == FRESH and decision.reuse is not None:
-                    versions[item.name] = decision.reuse.data_version  # type: ignore[assignment]
-                record = decision.reuse if isinstance(decision.reuse, Materialization) \
-                    else evaluator.latest(item.name)
-                statuses[item.name] = AssetStatus(
-                    item.name, decision.state, decision.reasons, key, record)
-            return statuses
+        with bookkeeping():  # a helper's locals are freed before collections resume
+            return self._statuses(config)
+
+    def _statuses(self, config: Mapping[str, Mapping[str, Any]] | None
+                  ) -> dict[str, AssetStatus]:
+        evaluator = Evaluator(self.store, self._prepare(config), full_records=True)
+        versions: dict[str, str] = {}
+        statuses = {}
+        for item in self._plan:
+            reuse = evaluator.reusable_as_is(item.name, versions)  # the common case
+            if reuse is None:
+                inputs = evaluator.inputs(item.name, versions)
+                decision, key = evaluator.decide(inputs, explain=True), inputs.cache_key
+            else:
+                decision, key = Decision(FRESH, reuse=reuse), reuse.cache_key
+            if decision.state == FRESH and decision.reuse is not None:
+                versions[item.name] = decision.reuse.data_version  # type: ignore[assignment]
+            record = decision.reuse if isinstance(decision.reuse, Materialization) \
+                else evaluator.latest(item.name)
+            statuses[item.name] = AssetStatus(
+                item.name, decision.state, decision.reasons, key, record)
+        return statuses
 
     def history(self, asset_name: str | None = None, limit: int | None = None
                 ) -> list[Materialization]:
