@@ -35,7 +35,7 @@ class KeyLease(FdLock):
     """An exclusive lease on one cache key in ``path`` (not yet acquired); ``created``
     tells whether no run had taken a key of its slot before."""
 
-    def __init__(self, path: Path, cache_key: str) -> None:
+    def __init__(self, path: str | Path, cache_key: str) -> None:
         super().__init__(path)
         number = int(cache_key[:16], 16)
         self._lock_at = number % _LOCK_SPACE  # a lock needs no bytes there
@@ -59,7 +59,7 @@ class KeyLease(FdLock):
 
 def key_lease(root: Path, cache_key: str) -> FdLock:
     """The lease on ``cache_key`` in the store folder ``root`` (not yet acquired)."""
-    if _OFD_SETLK is not None:
-        return KeyLease(root / "leases.lock", cache_key)
+    if _OFD_SETLK is not None:  # a plain string path: one lease is taken per asset run
+        return KeyLease(os.path.join(root, "leases.lock"), cache_key)
     (root / "leases").mkdir(mode=0o700, exist_ok=True)
     return FileLock(root / "leases" / f"{cache_key}.lock")

@@ -23,7 +23,7 @@ class FdLock:
     """A lock held through one open file descriptor: closing it lets go (also when the
     process dies). Subclasses open the file and take the lock on it."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: str | Path) -> None:
         self.path = path
         self._fd: int | None = None
         #: Whether nobody had taken this lock before the last acquire.

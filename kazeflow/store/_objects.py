@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import dataclasses
 import fcntl
+import io
 import itertools
 import logging
 import os
@@ -42,15 +42,16 @@ class ObjectStore:
 
     def path(self, data_version: str) -> Path:
         """Where the object ``data_version`` lives (whether or not it exists)."""
-        return self.root / data_version[:2] / data_version[2:]
+        return Path(self._file(data_version))
+
+    def _file(self, data_version: str) -> str:
+        """:meth:`path` as a plain string: the hot paths below run once per asset, and
+        building a ``Path`` costs more than the stat that follows."""
+        return f"{self._prefix}{data_version[:2]}{os.sep}{data_version[2:]}"
 
     def has(self, data_version: str, size: int) -> bool:
         """Whether the object exists with its recorded size: a stat, never a re-hash."""
-        try:  # a plain string path: this runs once per planned asset
-            return os.stat(f"{self._prefix}{data_version[:2]}{os.sep}{data_version[2:]}"
-                           ).st_size == size
-        except OSError:
-            return False
+        return _size(self._file(data_version)) == size
 
     def put(self, value: Any) -> tuple[str, int]:
         """Pickle ``value`` durably; return its data version and size (write + commit)."""
@@ -69,7 +70,7 @@ class ObjectStore:
             UnpicklableResultError: ``value`` cannot be pickled (nothing is left behind).
             StoreError: the store cannot be written (disk full, read-only).
         """
-        temp = Path(f"{self._prefix}{_temp_name()}")
+        temp = f"{self._prefix}{_temp_name()}"
         raw: BinaryIO | None = None
 
         def open_temp() -> BinaryIO:
@@ -84,7 +85,7 @@ class ObjectStore:
                 raise
             except Exception as exc:
                 raise _pickling.unpicklable(value, exc) from exc
-            stored = _size(self.path(data_version))
+            stored = _size(self._file(data_version))
             if data is not None:
                 kept = PendingObject(data_version, size, None, None, stored is None, data)
                 return kept if stored == size else self._to_temp(kept)
@@ -137,16 +138,18 @@ class ObjectStore:
             for item in pending:
                 if item.temp is None:  # already stored (checked again just above)
                     continue
-                final = self.path(item.data_version)
+                final = self._file(item.data_version)
                 if _size(final) == item.size:
-                    item.temp.unlink()
+                    os.unlink(item.temp)
                 else:
+                    folder = os.path.dirname(final)
                     try:
                         os.replace(item.temp, final)
                     except FileNotFoundError:  # first object of this objects/ab folder
-                        final.parent.mkdir(mode=0o700, exist_ok=True)
+                        with contextlib.suppress(FileExistsError):
+                            os.mkdir(folder, mode=0o700)
                         os.replace(item.temp, final)
-                    folders.add(final.parent)
+                    folders.add(folder)
             if not durable:
                 pass
             elif group:
@@ -167,12 +170,13 @@ class ObjectStore:
         stored and that object has vanished since (gc), ``item`` written to a temp file."""
         if item.temp is not None or self.has(item.data_version, item.size):
             return item
-        return self._to_temp(dataclasses.replace(item, is_new=True))
+        return self._to_temp(item, is_new=True)
 
-    def _to_temp(self, item: PendingObject) -> PendingObject:
-        """``item``, kept in memory, written to a locked temp file."""
+    def _to_temp(self, item: PendingObject, is_new: bool | None = None) -> PendingObject:
+        """``item``, kept in memory, written to a locked temp file (``is_new``: whether
+        no object had its bytes, if that changed since it was written)."""
         assert item.data is not None
-        temp = Path(f"{self._prefix}{_temp_name()}")
+        temp = f"{self._prefix}{_temp_name()}"
         raw = _open_locked(temp)
         try:
             raw.write(item.data)
@@ -181,7 +185,8 @@ class ObjectStore:
             raw.close()
             _remove(temp)
             raise
-        return dataclasses.replace(item, temp=temp, raw=raw)
+        return PendingObject(item.data_version, item.size, temp, raw,
+                             item.is_new if is_new is None else is_new)
 
     def discard(self, pending: list[PendingObject]) -> None:
         """Drop written objects that will not be committed."""
@@ -262,7 +267,7 @@ class PendingObject:
 
     data_version: str
     size: int
-    temp: Path | None
+    temp: str | None
     raw: BinaryIO | None
     is_new: bool = True  # no object had these bytes when they were written
     data: bytes | None = None
@@ -278,9 +283,9 @@ def _temp_name() -> str:
             f"{TEMP_SUFFIX}")
 
 
-def _open_locked(temp: Path) -> BinaryIO:
+def _open_locked(temp: str) -> BinaryIO:
     """Create a temp file, locked while its writer lives (cleaners keep off)."""
-    raw = open(temp, "wb")
+    raw = open(temp, "wb", buffering=io.DEFAULT_BUFFER_SIZE)  # given: no isatty() call
     try:
         fcntl.flock(raw.fileno(), fcntl.LOCK_EX)
     except BaseException:
@@ -294,10 +299,10 @@ def _write_error(root: Path, exc: OSError) -> StoreError:
                       "make the store writable", path=root)
 
 
-def _size(path: Path) -> int | None:
+def _size(path: str) -> int | None:
     try:
-        return path.stat().st_size
-    except FileNotFoundError:
+        return os.stat(path).st_size
+    except OSError:
         return None
 
 
@@ -326,7 +331,7 @@ def _load_syncfs() -> Callable[[Path], None] | None:
 _syncfs = _load_syncfs()
 
 
-def _fsync_dir(path: Path) -> None:
+def _fsync_dir(path: str) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -334,6 +339,6 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _remove(path: Path) -> None:
+def _remove(path: str) -> None:
     with contextlib.suppress(OSError):
-        path.unlink()
+        os.unlink(path)
