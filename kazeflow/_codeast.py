@@ -155,16 +155,26 @@ def attribute_chains(tree: ast.AST) -> list[list[str]]:
     return scan(walk(tree))[1]
 
 
-def definition_spans(source: str) -> dict[tuple[int, str], tuple[int, int]]:
+def definition_spans(tree: ast.Module) -> dict[tuple[int, str], tuple[int, int]]:
     """(first line, name) → (first line, last line) of every function definition in a
-    module's source: where a function's source lies, found without tokenising the file.
-    The tree is not kept (a module of 10,000 functions makes one of about 80 MB).
-
-    Raises:
-        SyntaxError: ``source`` does not parse.
-    """
+    module's tree: where a function's source lies, found without tokenising the file."""
     return {(first_line(n), n.name): (first_line(n), n.end_lineno or n.lineno)
-            for n in _definitions(parse_module(source))}
+            for n in _definitions(tree)}
+
+
+def top_level_definitions(tree: ast.Module) -> dict[tuple[int, str], ast.stmt]:
+    """(first line, name) → node of the function definitions in a module's own
+    statements (also inside ``if``, ``try`` …), not those in a function or class."""
+    found: dict[tuple[int, str], ast.stmt] = {}
+    pending = list(tree.body)
+    while pending:
+        stmt = pending.pop()
+        if isinstance(stmt, DEFS):
+            found[first_line(stmt), stmt.name] = stmt
+        elif not isinstance(stmt, ast.ClassDef):
+            for block in _blocks(stmt):
+                pending.extend(block)
+    return found
 
 
 def _root_name(node: ast.expr) -> set[str]:

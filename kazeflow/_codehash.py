@@ -60,6 +60,7 @@ from kazeflow._codeast import (
     parse_source,
     path_to,
     scan,
+    top_level_definitions,
     walk,
 )
 from kazeflow._codecache import SourceCache
@@ -236,7 +237,7 @@ def _function_source(fn: Any, cache: SourceCache | None) -> _FunctionSource:
     if cache is not None and (entry := cache.get(*where)) is not None:
         result = _decode(entry, fn.__globals__, cache.memo)
     if result is None:
-        result, decorators = _analyse(fn)
+        result, decorators = _analyse(fn, cache.memo if cache is not None else None)
         if cache is not None and decorators is not None:
             cache.put(*where, _encode(result, decorators))
     if len(_SOURCES) >= _SOURCES_MAX:
@@ -258,12 +259,14 @@ def _absolute(filename: str) -> str:
     return absolute
 
 
-def _analyse(fn: Any) -> tuple[_FunctionSource, Decorators | None]:
+def _analyse(fn: Any, memo: dict[Any, Any] | None = None
+             ) -> tuple[_FunctionSource, Decorators | None]:
     """Read and analyse ``fn``'s source; also how its decorators were judged (None
-    when it has no source and its bytecode stands in)."""
+    when it has no source and its bytecode stands in). ``memo``: see
+    :func:`_definition_tree`."""
     code: types.CodeType = fn.__code__
     try:
-        tree = parse_source(_definition_source(fn))
+        tree = _definition_tree(fn, {} if memo is None else memo)
     except (OSError, TypeError):
         tree = None
     if tree is None:
@@ -279,31 +282,58 @@ def _analyse(fn: Any) -> tuple[_FunctionSource, Decorators | None]:
         tuple(tuple(c) for c in chains), tuple(imports)), decorators
 
 
+Spans = dict[tuple[int, str], tuple[int, int]]
+
 #: Function spans of each source file, with the linecache lines they were found in.
-_SPANS: dict[str, tuple[list[str], dict[tuple[int, str], tuple[int, int]]]] = {}
+_SPANS: dict[str, tuple[list[str], Spans]] = {}
 
 
-def _definition_source(fn: Any) -> str:
-    """The source of ``fn``'s definition, as :func:`inspect.getsource` gives it, but
-    located in its file's syntax tree (parsed once per file) rather than by tokenising
-    the file again for every function. Lambdas and anything not found there fall back
-    to :func:`inspect.getsource`."""
+def _definition_tree(fn: Any, memo: dict[Any, Any]) -> ast.Module | None:
+    """The syntax tree of ``fn``'s definition, as parsing :func:`inspect.getsource`
+    would give it, but located in its file's tree (parsed once per file) rather than by
+    tokenising the file again for every function.
+
+    A function defined in the module's own statements takes its node from that tree
+    when it was parsed for this ``memo`` (one run's scratch space), sparing a parse of
+    its text; each node is used once, as the analysis changes it in place. Other
+    functions' text is parsed; lambdas and anything not found fall back to
+    :func:`inspect.getsource`.
+    """
     code: types.CodeType = fn.__code__
-    filename = code.co_filename
     if fn.__name__ != "<lambda>":
+        lines, spans, nodes = _file_definitions(code.co_filename, fn.__globals__, memo)
+        where = (code.co_firstlineno, fn.__name__)
+        node = nodes.pop(where, None)
+        if node is not None:
+            return ast.Module(body=[node], type_ignores=[])
+        span = spans.get(where)
+        if span is not None:
+            return parse_source("".join(lines[span[0] - 1:span[1]]))
+    return parse_source(inspect.getsource(fn))
+
+
+def _file_definitions(filename: str, namespace: dict[str, Any], memo: dict[Any, Any]
+                      ) -> tuple[list[str], Spans, dict[tuple[int, str], ast.stmt]]:
+    """The lines of ``filename``, its function spans, and the unused nodes of its
+    top-level functions if this ``memo`` parsed it; the file is checked for changes
+    once per memo."""
+    key = ("definitions", filename)
+    found = memo.get(key)
+    if found is None:
         linecache.checkcache(filename)
-        lines = linecache.getlines(filename, fn.__globals__)
+        lines = linecache.getlines(filename, namespace)
         cached = _SPANS.get(filename)
+        nodes = {}
         if cached is None or cached[0] is not lines:
             try:
-                spans = definition_spans("".join(lines))
+                tree = parse_module("".join(lines))
             except SyntaxError:
-                spans = {}
+                spans: Spans = {}
+            else:
+                spans, nodes = definition_spans(tree), top_level_definitions(tree)
             cached = _SPANS[filename] = (lines, spans)
-        span = cached[1].get((code.co_firstlineno, fn.__name__))
-        if span is not None:
-            return "".join(lines[span[0] - 1:span[1]])
-    return inspect.getsource(fn)
+        found = memo[key] = (*cached, nodes)
+    return found  # type: ignore[no-any-return]
 
 
 def _encode(source: _FunctionSource, decorators: Decorators) -> tuple[Any, ...]:

@@ -39,7 +39,7 @@ from kazeflow import Flow, _codehash
 
 analysed = []
 real = _codehash._analyse
-_codehash._analyse = lambda fn: analysed.append(fn.__name__) or real(fn)
+_codehash._analyse = lambda fn, *a: analysed.append(fn.__name__) or real(fn, *a)
 sys.path.insert(0, sys.argv[1])
 importlib.import_module(sys.argv[2])
 result = Flow(store=sys.argv[3]).run()
@@ -89,9 +89,9 @@ def analysed(monkeypatch):
     names: list[str] = []
     real = _codehash._analyse
 
-    def counting(fn):
+    def counting(fn, *args):
         names.append(fn.__name__)
-        return real(fn)
+        return real(fn, *args)
 
     monkeypatch.setattr(_codehash, "_analyse", counting)
     return names

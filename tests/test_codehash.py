@@ -776,11 +776,74 @@ def test_the_syntax_helpers_agree_with_ast_walk() -> None:
     find every def wherever it is nested."""
     import ast
 
-    from kazeflow._codeast import definition_spans, walk
+    from kazeflow._codeast import definition_spans, parse_module, walk
 
     tree = ast.parse(BLOCKS_SOURCE)
     assert walk(tree) == list(ast.walk(tree))
     expected = {(n.lineno, n.name): (n.lineno, n.end_lineno) for n in ast.walk(tree)
                 if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
-    assert definition_spans(BLOCKS_SOURCE) == expected
+    assert definition_spans(parse_module(BLOCKS_SOURCE)) == expected
     assert len(expected) == 16
+
+
+TREE_OR_TEXT_SOURCE = '''
+import functools
+
+from kazeflow import asset
+
+LIMIT = 3
+
+
+@asset
+def decorated(rows: list[int] = [1, LIMIT]) -> int:  # noqa: B006
+    """A docstring, dropped."""
+    def inner(y):
+        """Also dropped."""
+        return y + LIMIT
+    return sum(inner(r) for r in rows)
+
+
+@functools.lru_cache(maxsize=None)
+def cached(x, *, scale=LIMIT):
+    return x * scale
+
+
+async def coroutine():
+    import json
+    from os import path as p
+    return json.dumps(p.sep)
+
+
+if LIMIT:
+    def in_if(a):
+        return [a, \\
+                LIMIT]
+'''
+
+
+def test_a_function_analysed_from_its_module_tree_equals_one_parsed_from_its_text(
+        tmp_path: Path) -> None:
+    """A top-level function's node from the tree parsed for its file (first analysis in
+    a run) gives exactly what parsing its own source text gives (the file's spans are
+    known already): the two paths can never disagree on a code hash."""
+    from kazeflow import _codehash
+
+    name = f"tree_or_text_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{name}.py").write_text(TREE_OR_TEXT_SOURCE)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        module = importlib.import_module(name)
+    finally:
+        sys.path.remove(str(tmp_path))
+    functions = [module.decorated.fn, module.cached.__wrapped__, module.coroutine,
+                 module.in_if]
+    for fn in functions:
+        clear_memory_caches()
+        memo: dict[object, object] = {}
+        from_tree = _codehash._encode(*_codehash._analyse(fn, memo))
+        _, _, unused = memo["definitions", fn.__code__.co_filename]
+        assert (fn.__code__.co_firstlineno, fn.__name__) not in unused  # its node was used
+        assert len(unused) == len(functions) - 1
+        from_text = _codehash._encode(*_codehash._analyse(fn, {}))  # spans known: text
+        assert from_tree == from_text
+        assert "docstring" not in from_tree[0] and "dropped" not in from_tree[0]
