@@ -64,7 +64,7 @@ from kazeflow._codeast import (
     walk,
 )
 from kazeflow._codecache import SourceCache
-from kazeflow._hashing import code_digest, tagged_digest
+from kazeflow._hashing import KEY_FORMAT_VERSION, code_digest, tagged_digest
 
 log = logging.getLogger("kazeflow")
 
@@ -98,7 +98,25 @@ def fingerprint(fn: Callable[..., Any], cache: SourceCache | None = None
     collector = _Collector(fn.__module__, cache)
     root = collector.add_function(fn)
     items = tuple(sorted(collector.components.items()))
-    return CodeFingerprint(_code_digest(root, items), dict(items))
+    return CodeFingerprint(_digest(_unwrap(fn), root, items, cache), dict(items))
+
+
+def _digest(fn: Any, root: str, items: tuple[tuple[str, str], ...],
+            cache: SourceCache | None) -> str:
+    """The code hash of ``items``, kept in the cache entry of the root function ``fn``
+    (its last components and their digest), so a new process need not hash every
+    asset's components again when none changed."""
+    if cache is None:
+        return _code_digest(root, items)
+    where = _where(fn)
+    entry = cache.get(*where)
+    hashed = (root, items)
+    if entry is not None and len(entry) > 5 and entry[5][0] == hashed:
+        return str(entry[5][1])
+    digest = _code_digest(root, items)
+    if entry is not None:
+        cache.put(*where, (*entry[:5], (hashed, digest)))
+    return digest
 
 
 @functools.lru_cache(maxsize=16384)
@@ -232,7 +250,7 @@ def _function_source(fn: Any, cache: SourceCache | None) -> _FunctionSource:
     result = _SOURCES.get(code)
     if result is not None:
         return result
-    where = (_absolute(code.co_filename), fn.__qualname__, code.co_firstlineno)
+    where = _where(fn)
     result = None
     if cache is not None and (entry := cache.get(*where)) is not None:
         result = _decode(entry, fn.__globals__, cache.memo)
@@ -244,6 +262,12 @@ def _function_source(fn: Any, cache: SourceCache | None) -> _FunctionSource:
         _SOURCES.clear()
     _SOURCES[code] = result
     return result
+
+
+def _where(fn: Any) -> tuple[str, str, int]:
+    """The key of ``fn``'s entry in a source cache: file, qualified name, first line."""
+    code: types.CodeType = fn.__code__
+    return _absolute(code.co_filename), fn.__qualname__, code.co_firstlineno
 
 
 #: Absolute file names (of absolute ``co_filename``s: a relative one follows the cwd).
@@ -358,7 +382,7 @@ def _decode(entry: Any, namespace: Mapping[str, Any], judged: dict[Any, bool]
     means something else in ``namespace``) or is not an entry at all (a damaged cache).
     ``judged`` memoises whether a decorator is kazeflow's, by namespace, for one run."""
     try:
-        text, names, chains, imports, decorators = entry
+        text, names, chains, imports, decorators = entry[:5]  # [5]: see _digest
         for chain, ours in decorators:
             where = (id(namespace), chain)
             theirs = judged.get(where)
@@ -389,9 +413,9 @@ def clear_memory_caches() -> None:
 def source_cache(path: Path | None) -> SourceCache:
     """The persistent cache of function analyses at ``path`` (None: this run only).
 
-    Its tag changes with the entries' format and with what an analysis finds (3: the
-    statements in ``match`` blocks that build a global), so older entries are dropped."""
-    return SourceCache(path, ("kazeflow.sources", 3, CODE_HASH_VERSION,
+    Its tag changes with the entries' format and with what an analysis finds (4: an
+    entry keeps the code hash it last had as a root), so older entries are dropped."""
+    return SourceCache(path, ("kazeflow.sources", 4, CODE_HASH_VERSION, KEY_FORMAT_VERSION,
                               sys.version_info[:2]))
 
 

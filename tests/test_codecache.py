@@ -181,3 +181,32 @@ def test_an_entry_whose_decorator_now_means_something_else_is_not_used():
         assert _codehash._decode(entry, theirs, judged) is None
     assert len(judged) == 2
     assert _codehash._decode(("damaged",), {}, {}) is None
+
+
+def test_the_code_hash_kept_in_an_entry_is_reused_only_for_the_same_components(
+        module, store, monkeypatch):
+    """An entry keeps the code hash its function last had as an asset's root, with the
+    components it was computed from: a new process reuses it (nothing is hashed) and
+    gets the same hashes; a different set of components is hashed afresh."""
+    folder, name = module
+    _run_fresh(name, store)
+    hashed: list[str] = []
+    real = _codehash._code_digest
+
+    def counting(root, items):
+        hashed.append(root)
+        return real(root, items)
+
+    counting.cache_clear = real.cache_clear  # type: ignore[attr-defined]
+    monkeypatch.setattr(_codehash, "_code_digest", counting)
+    before = {n: s.cache_key for n, s in Flow(store=store).status().items()}
+    assert _run_fresh(name, store) == [] and hashed == []
+    cache = _codehash.source_cache(store.sources_cache_path)
+    fn = sys.modules[name].top.fn
+    fingerprint = _codehash.fingerprint(fn, cache)
+    assert hashed == [] and fingerprint.code_hash == real("top", tuple(sorted(
+        fingerprint.components.items())))
+    other = (("top", "def top(base):\n    return base + 3"),)
+    assert _codehash._digest(fn, "top", other, cache) == real("top", other)
+    assert hashed == ["top"]
+    assert {n: s.cache_key for n, s in Flow(store=store).status().items()} == before
