@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import socket
@@ -87,9 +86,6 @@ def _decode(text: str | None) -> Any:
     return {} if not text or text == "{}" else json.loads(text)
 
 
-_FIELDS = tuple(f.name for f in dataclasses.fields(Materialization))
-
-
 def _materialization(row: Any) -> Materialization:
     """A record from a full row of ``materializations`` (its columns are the record's
     fields, in order; a test keeps them so).
@@ -97,11 +93,17 @@ def _materialization(row: Any) -> Materialization:
     Filled in directly rather than through the frozen dataclass's ``__init__`` (one
     ``object.__setattr__`` per field): a status check reads a record per planned asset.
     """
-    values = list(row)
-    values[6], values[7] = _decode(values[6]), _decode(values[7])  # config, upstreams
-    values[14], values[16] = bool(values[14]), _decode(values[16])  # forced, metadata
+    (id_, run_id, asset_name, cache_key, code_hash, config_hash, config, upstream_versions,
+     data_version, size, started_at, ended_at, duration, status, forced, error,
+     user_metadata) = row
     record = object.__new__(Materialization)
-    record.__dict__.update(zip(_FIELDS, values, strict=True))
+    object.__setattr__(record, "__dict__", {
+        "id": id_, "run_id": run_id, "asset_name": asset_name, "cache_key": cache_key,
+        "code_hash": code_hash, "config_hash": config_hash, "config": _decode(config),
+        "upstream_versions": _decode(upstream_versions), "data_version": data_version,
+        "size": size, "started_at": started_at, "ended_at": ended_at,
+        "duration": duration, "status": status, "forced": bool(forced), "error": error,
+        "user_metadata": _decode(user_metadata)})
     return record
 
 
