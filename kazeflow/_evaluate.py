@@ -33,6 +33,7 @@ class Evaluator:
             self.latest_keys = dict(self._records)
         else:
             self.latest_keys = dict(store.metadata.latest_keys(prepared))
+        self._objects = store.objects
         self._exists: dict[str, bool] = {}
         #: Data versions this run produced that no object had before: no recorded key
         #: can contain them, so their downstream needs no lookup by key.
@@ -91,7 +92,7 @@ class Evaluator:
             return False
         known = self._exists.get(record.data_version)
         if known is None:
-            known = self._exists[record.data_version] = self.store.objects.has(
+            known = self._exists[record.data_version] = self._objects.has(
                 record.data_version, record.size)
         return known
 
