@@ -95,7 +95,7 @@ class Reason:
         return self.message
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AssetStatus:
     """Whether an asset is ``fresh``, ``stale`` or ``missing``, and why."""
 
