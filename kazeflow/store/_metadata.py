@@ -8,12 +8,13 @@ import socket
 import sqlite3
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from importlib import import_module
 from typing import Any
 
 from sqlalchemy import (
     Connection,
     Engine,
+    Table,
+    TextClause,
     create_engine,
     event,
     insert,
@@ -117,6 +118,20 @@ _KEY_COLUMNS = ", ".join(f"m.{field}" for field in RecordKey._fields)
 _JSON_NAMES = {"sqlite": "json_each(:names)",
                "postgresql": "json_array_elements_text(CAST(:names AS JSON))"}
 
+def _insert_text(table: Table, skip_existing: bool = False) -> TextClause:
+    """``INSERT`` of every column of ``table`` but an autoincrement key, as SQL text
+    (see ``MetadataStore._read``); ``skip_existing`` skips rows whose primary key is
+    there already (``ON CONFLICT DO NOTHING``, which SQLite and PostgreSQL share)."""
+    names = [c.name for c in table.columns if c.autoincrement is not True]
+    return text(f"INSERT INTO {table.name} ({', '.join(names)}) VALUES "
+                f"({', '.join(f':{name}' for name in names)})"
+                + (" ON CONFLICT DO NOTHING" if skip_existing else ""))
+
+
+_INSERT_RECORD = _insert_text(materializations)
+_INSERT_NEW = {table.name: _insert_text(table, skip_existing=True)
+               for table in (objects, code_sources)}
+
 #: A run's row, written at its start and its end (text: see ``MetadataStore._read``).
 _START_RUN = text(
     "INSERT INTO runs (run_id, status, started_at, pid, hostname, selection)"
@@ -206,7 +221,7 @@ class MetadataStore:
             _insert_new(conn, objects, object_rows)
             _insert_new(conn, code_sources, code_rows)
             if rows:
-                conn.execute(insert(materializations), rows)
+                conn.execute(_INSERT_RECORD, rows)
 
     def code_components(self, code_hash: str) -> dict[str, str] | None:
         with self.engine.connect() as conn:
@@ -371,8 +386,7 @@ def _insert_new(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> Non
     if not rows:
         return
     if conn.dialect.name in ("sqlite", "postgresql"):
-        dialect = import_module(f"sqlalchemy.dialects.{conn.dialect.name}")
-        conn.execute(dialect.insert(table).on_conflict_do_nothing(), rows)
+        conn.execute(_INSERT_NEW[table.name], rows)
         return
     key = next(iter(table.primary_key.columns))
     for row in rows:  # other databases: look first, and let a racing insert win
