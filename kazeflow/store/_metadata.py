@@ -252,7 +252,7 @@ class MetadataStore:
                 " JOIN materializations AS m ON m.id = (SELECT max(n.id)"
                 " FROM materializations AS n"
                 " WHERE n.asset_name = j.value AND n.status = 'materialized')"),
-                names=_json(sorted(set(asset_names))))
+                names=json.dumps(list(asset_names)))  # a duplicate only repeats a row
         wanted = set(asset_names)  # other databases: group the whole history
         rows = self._read(tag, (
             f"SELECT m.asset_name, {columns} FROM materializations AS m WHERE m.id IN"
