@@ -51,10 +51,7 @@ class ObjectStore:
 
     def has(self, data_version: str, size: int) -> bool:
         """Whether the object exists with its recorded size: a stat, never a re-hash."""
-        try:  # not through _size: this runs once per planned asset
-            return os.stat(self._file(data_version)).st_size == size
-        except OSError:
-            return False
+        return _size(self._file(data_version)) == size
 
     def put(self, value: Any) -> tuple[str, int]:
         """Pickle ``value`` durably; return its data version and size (write + commit)."""
