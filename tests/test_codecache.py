@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from kazeflow import Flow, Store, _codehash
+from kazeflow import Flow, Store, _codehash, _codesource
 from kazeflow._codecache import SourceCache
 
 SOURCE = '''\
@@ -35,11 +35,11 @@ def top(base):
 # Runs the module's flow in a fresh interpreter and reports what it had to analyse.
 CHILD = '''\
 import importlib, json, sys
-from kazeflow import Flow, _codehash
+from kazeflow import Flow, _codesource
 
 analysed = []
-real = _codehash._analyse
-_codehash._analyse = lambda fn, *a: analysed.append(fn.__name__) or real(fn, *a)
+real = _codesource._analyse
+_codesource._analyse = lambda fn, *a: analysed.append(fn.__name__) or real(fn, *a)
 sys.path.insert(0, sys.argv[1])
 importlib.import_module(sys.argv[2])
 result = Flow(store=sys.argv[3]).run()
@@ -87,13 +87,13 @@ def analysed(monkeypatch):
     """Names of the functions whose source gets (re-)analysed; memory caches cleared
     before each import as in a new process."""
     names: list[str] = []
-    real = _codehash._analyse
+    real = _codesource._analyse
 
     def counting(fn, *args):
         names.append(fn.__name__)
         return real(fn, *args)
 
-    monkeypatch.setattr(_codehash, "_analyse", counting)
+    monkeypatch.setattr(_codesource, "_analyse", counting)
     return names
 
 
@@ -177,10 +177,10 @@ def test_an_entry_whose_decorator_now_means_something_else_is_not_used():
     ours, theirs = {"asset": kazeflow.asset}, {"asset": lambda fn: fn}  # a user decorator
     judged: dict = {}  # one run's judgements, by namespace
     for _ in range(2):  # judged, then remembered
-        assert _codehash._decode(entry, ours, judged) is not None
-        assert _codehash._decode(entry, theirs, judged) is None
+        assert _codesource._decode(entry, ours, judged) is not None
+        assert _codesource._decode(entry, theirs, judged) is None
     assert len(judged) == 2
-    assert _codehash._decode(("damaged",), {}, {}) is None
+    assert _codesource._decode(("damaged",), {}, {}) is None
 
 
 def test_the_code_hash_kept_in_an_entry_is_reused_only_for_the_same_components(

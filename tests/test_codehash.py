@@ -826,7 +826,7 @@ def test_a_function_analysed_from_its_module_tree_equals_one_parsed_from_its_tex
     """A top-level function's node from the tree parsed for its file (first analysis in
     a run) gives exactly what parsing its own source text gives (the file's spans are
     known already): the two paths can never disagree on a code hash."""
-    from kazeflow import _codehash
+    from kazeflow import _codesource
 
     name = f"tree_or_text_{uuid.uuid4().hex[:8]}"
     (tmp_path / f"{name}.py").write_text(TREE_OR_TEXT_SOURCE)
@@ -840,10 +840,10 @@ def test_a_function_analysed_from_its_module_tree_equals_one_parsed_from_its_tex
     for fn in functions:
         clear_memory_caches()
         memo: dict[object, object] = {}
-        from_tree = _codehash._encode(*_codehash._analyse(fn, memo))
+        from_tree = _codesource._encode(*_codesource._analyse(fn, memo))
         _, _, unused = memo["definitions", fn.__code__.co_filename]
         assert (fn.__code__.co_firstlineno, fn.__name__) not in unused  # its node was used
         assert len(unused) == len(functions) - 1
-        from_text = _codehash._encode(*_codehash._analyse(fn, {}))  # spans known: text
+        from_text = _codesource._encode(*_codesource._analyse(fn, {}))  # spans known: text
         assert from_tree == from_text
         assert "docstring" not in from_tree[0] and "dropped" not in from_tree[0]
