@@ -5,8 +5,8 @@ after the first one (or at ``MAX_ITEMS`` items, or at the end of the run) the ba
 flushed: the objects are made durable and renamed into place, then their rows are
 committed in one transaction. The order of durability is kept (object durable, then row
 committed) while a run of many small assets pays about one journal commit per batch
-instead of two fsyncs per asset. A kill loses at most the last ``MAX_AGE`` seconds of finished work,
-which the next run redoes.
+instead of two fsyncs per asset. A kill loses at most the last ``MAX_AGE`` seconds of
+finished work, which the next run redoes.
 """
 
 from __future__ import annotations
