@@ -41,7 +41,7 @@ _CHUNK = 1 << 20
 _READ_CHUNK = 8 << 20
 #: SHA-256 (OpenSSL, SHA-NI) fed slices that fit the L1 cache ran ≈ 20% faster than fed
 #: one 256 MiB buffer at once on one VM (0.19 s against 0.24 s); on another the two were
-#: equal (0.15 s). Slicing never measured slower, so large buffers are fed in slices.
+#: within a few percent (0.15 s), so large buffers are fed in slices.
 _HASH_SLICE = 64 << 10
 
 
