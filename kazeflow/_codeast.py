@@ -95,17 +95,19 @@ def _blocks(stmt: ast.stmt) -> Iterator[list[ast.stmt]]:
         yield clause.body
 
 
-def _definitions(tree: ast.Module) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
-    """Every function definition in ``tree``, nested ones too, found by walking the
-    statements only (an expression holds no ``def``)."""
+def _definitions(tree: ast.Module, nested: bool = True
+                 ) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
+    """Every function definition in ``tree``, found by walking the statements only (an
+    expression holds no ``def``); without ``nested``, not those in a function or class."""
     found = []
     pending = list(tree.body)
     while pending:
         stmt = pending.pop()
         if isinstance(stmt, DEFS):
             found.append(stmt)
-        for block in _blocks(stmt):
-            pending.extend(block)
+        if nested or not isinstance(stmt, (*DEFS, ast.ClassDef)):
+            for block in _blocks(stmt):
+                pending.extend(block)
     return found
 
 
@@ -165,16 +167,7 @@ def definition_spans(tree: ast.Module) -> dict[tuple[int, str], tuple[int, int]]
 def top_level_definitions(tree: ast.Module) -> dict[tuple[int, str], ast.stmt]:
     """(first line, name) → node of the function definitions in a module's own
     statements (also inside ``if``, ``try`` …), not those in a function or class."""
-    found: dict[tuple[int, str], ast.stmt] = {}
-    pending = list(tree.body)
-    while pending:
-        stmt = pending.pop()
-        if isinstance(stmt, DEFS):
-            found[first_line(stmt), stmt.name] = stmt
-        elif not isinstance(stmt, ast.ClassDef):
-            for block in _blocks(stmt):
-                pending.extend(block)
-    return found
+    return {(first_line(n), n.name): n for n in _definitions(tree, nested=False)}
 
 
 def _root_name(node: ast.expr) -> set[str]:
