@@ -15,13 +15,22 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from kazeflow.store import Store
 from kazeflow.store._locks import FdLock
 from kazeflow.store._objects import PendingObject
 
 log = logging.getLogger("kazeflow")
+
+
+class Unfinished(Protocol):
+    """An object still being written: ``finish()`` waits for it (and completes its row),
+    ``abandon()`` drops it."""
+
+    def finish(self) -> PendingObject: ...
+
+    def abandon(self) -> None: ...
 
 
 class WriteBatch:
@@ -42,7 +51,7 @@ class WriteBatch:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._objects: list[PendingObject] = []
+        self._objects: list[PendingObject | Unfinished] = []
         self._rows: list[dict[str, Any]] = []
         self._code: dict[str, Mapping[str, str]] = {}
         self._leases: list[FdLock] = []
@@ -54,11 +63,12 @@ class WriteBatch:
         #: Objects that worker processes renamed into place, not yet made durable.
         self._unsynced = False
 
-    def add(self, row: dict[str, Any], obj: PendingObject | None,
+    def add(self, row: dict[str, Any], obj: PendingObject | Unfinished | None,
             code: Mapping[str, Mapping[str, str]], lease: FdLock,
             hold: FdLock | None = None) -> None:
-        """Queue one materialization record (and its object); the batch owns ``lease``
-        and ``hold`` (a gc lock guarding an object a worker process already committed)."""
+        """Queue one materialization record (and its object, which may be unfinished:
+        the flush waits for it); the batch owns ``lease`` and ``hold`` (a gc lock
+        guarding an object a worker process already committed)."""
         self._raise_timer_error()
         now = time.monotonic()
         with self._lock:
@@ -101,12 +111,21 @@ class WriteBatch:
                 self._commit(objects, rows, code, leases, unsynced)
         self._raise_timer_error()
 
-    def _commit(self, objects: list[PendingObject], rows: list[dict[str, Any]],
+    def _commit(self, queued: list[PendingObject | Unfinished], rows: list[dict[str, Any]],
                 code: Mapping[str, Mapping[str, str]], leases: list[FdLock],
                 unsynced: bool = False) -> None:
+        objects: list[PendingObject] = []
         hold = self.store.writing()
-        hold.acquire()
         try:
+            try:  # outside the gc lock: this may wait for hashes and fsyncs
+                for obj in queued:
+                    objects.append(obj if isinstance(obj, PendingObject) else obj.finish())
+            except BaseException:
+                for obj in queued[len(objects) + 1:]:
+                    if not isinstance(obj, PendingObject):
+                        obj.abandon()
+                raise
+            hold.acquire()
             if objects:
                 self.store.objects.commit(objects)
                 objects = []
@@ -117,7 +136,8 @@ class WriteBatch:
                     rows, code=code, new_objects=[(r["data_version"], r["size"])
                                                   for r in rows if r["data_version"]])
         finally:
-            hold.release()
+            if hold.held:
+                hold.release()
             self.store.objects.discard(objects)  # left only if commit failed
             for lease in leases:
                 lease.release()

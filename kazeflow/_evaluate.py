@@ -38,6 +38,7 @@ class Evaluator:
         #: Data versions this run produced that no object had before: no recorded key
         #: can contain them, so their downstream needs no lookup by key.
         self.new_versions: set[str] = set()
+        self._forgotten: set[str] = set()  # names whose newest record is looked up again
 
     def inputs(self, name: str, versions: Mapping[str, str]) -> AssetInputs:
         """The inputs of ``name`` given the data versions known so far."""
@@ -50,6 +51,12 @@ class Evaluator:
         return AssetInputs(  # by position: one per planned asset and run
             name, item.code.code_hash, item.config_hash, item.config_dict, upstream, stale,
             key, item.asset.cache, name in self.forced)
+
+    def runs_anyway(self, name: str) -> bool:
+        """Whether ``name`` is stale whatever its upstreams' data versions are: forced,
+        not cached, or never materialized (no key of its can match)."""
+        return (name in self.forced or not self.prepared[name].asset.cache
+                or (name not in self.latest_keys and name not in self._forgotten))
 
     def reusable_as_is(self, name: str, versions: Mapping[str, str]
                        ) -> Materialization | RecordKey | None:
@@ -85,6 +92,7 @@ class Evaluator:
         """Look ``name``'s newest record up again (a run may have made a newer one)."""
         self.latest_keys.pop(name, None)
         self._records.pop(name, None)
+        self._forgotten.add(name)
 
     def object_exists(self, record: Materialization | RecordKey) -> bool:
         """Whether ``record``'s object is in the store (one stat per object and run)."""

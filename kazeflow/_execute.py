@@ -4,6 +4,12 @@ upstreams are done, hands the stale ones to an executor, and records everything.
 The parent alone decides (the same code as ``status``) and writes metadata; executors
 only call asset functions. With the sequential executor every call completes at once, so
 assets run one by one in plan order: one scheduling code path for every executor.
+
+An asset's value is handed on as soon as its bytes are written, while their hash and fsync
+finish in helper threads: a downstream that runs whatever that data version turns out to
+be (forced, not cached, or never materialized) starts at once; any other waits for it.
+The upstream's row is committed as usual meanwhile, but only once the leases of the keys
+that follow from its data version are taken (each materialization is computed once).
 """
 
 from __future__ import annotations
@@ -12,9 +18,10 @@ import concurrent.futures
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +44,8 @@ from kazeflow.freshness import FRESH, AssetInputs
 from kazeflow.results import Materialization, RecordKey, RunResult
 from kazeflow.store import Store
 from kazeflow.store._locks import FdLock
+from kazeflow.store._objects import PendingObject
+from kazeflow.store._pins import RunPins
 
 log = logging.getLogger("kazeflow")
 
@@ -56,11 +65,12 @@ class _UpstreamFailed(Exception):
 
 @dataclass
 class _Job:
-    """A stale asset handed to the executor, holding its cache key's lease."""
+    """A stale asset handed to the executor, holding its cache key's lease; or, started
+    before an upstream's data version was known, with neither inputs nor lease yet."""
 
     item: Asset
-    inputs: AssetInputs
-    lease: FdLock
+    inputs: AssetInputs | None
+    lease: FdLock | None
     submitted: float
 
 
@@ -99,6 +109,13 @@ class ScheduledRun:
         self._sent_code: set[str] = set()  # code sources queued once per run
         self._ready = ready_queue(plan, self.pools, self.executor.max_workers)
         self._running: dict[concurrent.futures.Future[Outcome], _Job] = {}
+        #: Finished, not yet recorded: their object is still being hashed and fsynced,
+        #: or they started early (see :meth:`_land`). In the order they finished.
+        self._landing: dict[str, tuple[_Job, Outcome]] = {}
+        #: Started early, not landed: their leases are claimed by whichever thread learns
+        #: the last upstream data version (see :meth:`_claim_downstream`).
+        self._early: dict[str, _Job] = {}
+        self._claiming = threading.Lock()
         self._payloads: dict[str, bytes] = {}
 
     def execute(self) -> RunResult:
@@ -170,6 +187,8 @@ class ScheduledRun:
                 for future in sorted(done, key=lambda f: position[self._running[f].item.name]):
                     if future in self._running:  # not completed by a _drain meanwhile
                         self._complete(future)
+        while self._landing:
+            self._land(next(iter(self._landing)))
 
     def _drain(self) -> None:
         """Wait for every running asset and record it (before waiting on a lease)."""
@@ -179,26 +198,43 @@ class ScheduledRun:
                     self._complete(future)
 
     def _stop_running(self) -> None:
-        """Interrupted: stop the workers and let go of the leases of unfinished assets."""
+        """Interrupted: stop the workers and let go of the leases of unfinished assets;
+        drop what started early (what else is landing is queued already)."""
         if self.owns_executor:
             self.owns_executor = False  # shut down here, not again
             self.executor.shutdown(cancel=True)
         for future, job in self._running.items():
-            job.lease.release()
+            if job.inputs is not None and job.lease is not None:
+                job.lease.release()
             future.add_done_callback(self._discard)  # a thread may still finish it
         self._running.clear()
+        for job, outcome in self._landing.values():
+            if job.inputs is None:
+                self._drop(outcome)
+        self._landing.clear()
+        with self._claiming:
+            for job in self._early.values():
+                if job.lease is not None:
+                    job.lease.release()
+            self._early.clear()
 
     def _discard(self, future: concurrent.futures.Future[Outcome]) -> None:
         """Drop the written object of an asset that finished after the run stopped."""
-        if future.cancelled() or future.exception() is not None:
-            return
-        pending = future.result().pending
-        if pending is not None:
-            self.store.objects.discard([pending])
+        if not future.cancelled() and future.exception() is None:
+            self._drop(future.result())
+
+    def _drop(self, outcome: Outcome) -> None:
+        """Drop the object of a finished asset that will not be recorded."""
+        if outcome.writing is not None:
+            outcome.writing.abandon()
+        elif outcome.pending is not None:
+            self.store.objects.discard([outcome.pending])
 
     # ------------------------------------------------------------------ one asset
 
     def _step(self, item: Asset) -> None:
+        if self._landing and self._after_landing(item):
+            return
         blocked = [d for d in item.deps if d in self.failed or d in self.skipped] \
             if self.failed or self.skipped else None
         if blocked:
@@ -229,33 +265,92 @@ class ScheduledRun:
                       extra={"kazeflow_event": "reused", "asset_name": item.name})
         self._ready.done(item.name)
 
-    def _materialize(self, item: Asset, repair: bool = False) -> None:
+    def _after_landing(self, item: Asset) -> bool:
+        """Before deciding ``item``, whose upstreams may still be landing: start it at
+        once if it runs whatever their data versions are (True), else land them."""
+        early = [d for d in item.deps if d in self._landing]
+        if not early:
+            return False
+        if (all(self._landing[d][0].inputs is not None for d in early)
+                and not any(d in self.failed or d in self.skipped for d in item.deps)
+                and self.evaluator.runs_anyway(item.name) and self._start_early(item, early)):
+            if self.verbose:
+                log.debug("materializing %r while %s is stored", item.name,
+                          ", ".join(map(repr, early)),
+                          extra={"kazeflow_event": "materializing", "asset_name": item.name})
+            self._materialize(item, early=True)
+            return True
+        for name in early:
+            if name in self._landing:  # not landed with another meanwhile
+                self._land(name)
+        return False
+
+    def _start_early(self, item: Asset, early: Sequence[str]) -> bool:
+        """Register ``item`` to start early, unless an upstream's data version became
+        known already (then its row may be committed: ``item`` is decided as usual)."""
+        with self._claiming:
+            if any(self._landing[d][1].data_version is not None for d in early):
+                return False
+            self._early[item.name] = _Job(item, None, None, time.time())
+            return True
+
+    def _claim_downstream(self, upstream: str) -> None:
+        """Take, without waiting, the lease of each early-started asset whose upstream
+        data versions are all known now that ``upstream``'s is. The batch calls this
+        when ``upstream``'s object is finished, before committing its row, so no other
+        run can learn such a key before it is leased; a lease another run holds already
+        is waited for when the asset lands."""
+        with self._claiming:
+            for job in self._early.values():
+                if job.lease is not None or upstream not in job.item.deps:
+                    continue
+                versions = self._known_versions(job.item.deps)
+                if versions is not None:
+                    key = self.evaluator.inputs(job.item.name, versions).cache_key
+                    assert key is not None
+                    lease = self.store.lease(key)
+                    if lease.acquire(blocking=False):
+                        job.lease = lease
+
+    def _known_versions(self, names: Sequence[str]) -> dict[str, str] | None:
+        """The data version of each of ``names``, noted or landing; None if one is not
+        known yet."""
+        versions = {}
+        for name in names:
+            version = self.versions.get(name)
+            if version is None and (landing := self._landing.get(name)) is not None:
+                version = landing[1].data_version
+            if version is None:
+                return None
+            versions[name] = version
+        return versions
+
+    def _materialize(self, item: Asset, repair: bool = False, early: bool = False) -> None:
         """Take the key's lease and hand the asset to the executor; a ``repair`` (an
-        upstream whose object was lost) runs inline and releases nothing downstream."""
+        upstream whose object was lost) runs inline and releases nothing downstream; an
+        ``early`` one starts before an upstream's data version is known, so it takes
+        its lease when it lands."""
         local = repair or self.executor.in_process
         try:
             kwargs = {name: self._value(name) for name in item.inputs} if local else {}
         except _UpstreamFailed as exc:
             self.skipped[item.name] = f"not run: upstream {exc.args[0]!r} failed"
+            if early:
+                self._forget_early(item.name)
             if not repair:
                 self._ready.done(item.name)
             return
-        inputs = self.evaluator.inputs(item.name, self.versions)  # after any repair
-        assert inputs.cache_key is not None
-        lease = self.store.lease(inputs.cache_key)
-        contended = not lease.acquire(blocking=False)
-        if contended:
-            self._drain()  # never wait while holding leases of our own
-            self.batch.flush()
-            lease.acquire()
-        # A lease file we did not create means another run took this key before us:
-        # it may have materialized it since we decided.
-        if (contended or not lease.created) and self._reuse_after_wait(inputs):
-            lease.release()
-            if not repair:
-                self._ready.done(item.name)
-            return
-        job = _Job(item, inputs, lease, time.time())
+        inputs = lease = None
+        if early:
+            job = self._early[item.name]
+        else:
+            inputs = self.evaluator.inputs(item.name, self.versions)  # after any repair
+            lease = self._lease(inputs)
+            if lease is None:
+                if not repair:
+                    self._ready.done(item.name)
+                return
+            job = _Job(item, inputs, lease, time.time())
         try:
             if repair:
                 outcome = call_local(item, kwargs, self.prepared[item.name].config,
@@ -264,10 +359,38 @@ class ScheduledRun:
                 return
             future = self._submit(item, kwargs)
         except BaseException:
-            lease.release()
+            if early:
+                self._forget_early(item.name)
+            elif lease is not None:
+                lease.release()
             raise
         self._running[future] = job
         self._ready.started(item)
+
+    def _forget_early(self, name: str) -> None:
+        """``name`` will not land: let go of its claimed lease."""
+        with self._claiming:
+            job = self._early.pop(name)
+        if job.lease is not None:
+            job.lease.release()
+
+    def _lease(self, inputs: AssetInputs, held: FdLock | None = None) -> FdLock | None:
+        """Take the lease of ``inputs``' cache key (unless ``held``, claimed already),
+        waiting if another run holds it; None if that run materialized it meanwhile
+        (then reused, nothing held)."""
+        assert inputs.cache_key is not None
+        lease = held or self.store.lease(inputs.cache_key)
+        contended = held is None and not lease.acquire(blocking=False)
+        if contended:
+            self._drain()  # never wait while holding leases of our own
+            self.batch.flush()
+            lease.acquire()
+        # A lease file we did not create means another run took this key before us:
+        # it may have materialized it since we decided.
+        if (contended or not lease.created) and self._reuse_after_wait(inputs):
+            lease.release()
+            return None
+        return lease
 
     def _submit(self, item: Asset, kwargs: dict[str, Any]
                 ) -> concurrent.futures.Future[Outcome]:
@@ -302,15 +425,18 @@ class ScheduledRun:
                               error=f"asset {name!r}: {exc}")
         except Exception as exc:
             if self.executor.in_process or isinstance(exc, KazeflowError):
-                job.lease.release()
+                if job.lease is not None:
+                    job.lease.release()
                 raise
             outcome = Outcome(job.submitted, time.time(), exc=exc, error=(
                 f"asset {name!r} could not run in a worker process: "
                 f"{type(exc).__name__}: {exc}"))
         except BaseException:  # Ctrl-C raised in the asset
-            job.lease.release()
+            if job.lease is not None:
+                job.lease.release()
             raise
         if outcome.missing_upstream is not None:  # lost since decided: make it again
+            assert job.lease is not None  # remote: never started early
             job.lease.release()
             upstream = outcome.missing_upstream
             self.values.pop(upstream, None)
@@ -322,18 +448,55 @@ class ScheduledRun:
                 return
             self._materialize(job.item)
             return
-        self._record(job, outcome)
+        writing = outcome.writing is not None and outcome.writing.in_background
+        if job.inputs is not None and not writing:
+            self._record(job, outcome)
+        else:  # landing: its data version is not known yet
+            if job.inputs is not None:  # started as usual: the batch waits for the object
+                assert job.lease is not None
+                self._queue(job.inputs, outcome, job.lease)
+            self._landing[name] = (job, outcome)
+            if outcome.error is None:
+                self.values[name] = outcome.value  # for downstream that start early
         self._ready.done(name)
+
+    def _land(self, name: str) -> None:
+        """Note the landing asset ``name`` in this run once its object is written. If it
+        started early, land its upstreams, take its key's lease and record it (or reuse
+        what another run materialized with that key meanwhile)."""
+        job, outcome = self._landing.pop(name)
+        if job.inputs is not None:  # queued already
+            outcome.finish_write()
+            self._note(name, outcome)
+            return
+        for dep in job.item.deps:
+            if dep in self._landing:
+                self._land(dep)
+        with self._claiming:
+            claimed = self._early.pop(name).lease
+        inputs = self.evaluator.inputs(name, self.versions)
+        lease = self._lease(inputs, held=claimed)
+        if lease is None:
+            self.values.pop(name, None)
+            self._drop(outcome)
+            return
+        self._record(_Job(job.item, inputs, lease, job.submitted), outcome)
 
     def _record(self, job: _Job, outcome: Outcome) -> None:
         item, inputs, lease = job.item, job.inputs, job.lease
+        assert inputs is not None and lease is not None
         if outcome.error is not None:
             log.error("asset %r failed: %s", item.name, outcome.error.strip().splitlines()[-1])
-            self._queue(inputs, outcome.started, lease, status="failed", error=outcome.error)
+            self._queue(inputs, outcome, lease)
             self.failed[item.name] = outcome.error.strip().splitlines()[-1]
             if isinstance(outcome.exc, Exception):
                 self.errors[item.name] = outcome.exc
             return
+        try:
+            outcome.finish_write()
+        except BaseException:
+            lease.release()
+            raise
         assert outcome.data_version is not None and outcome.size is not None
         hold = None
         if outcome.pending is None:  # a worker committed it: keep gc off until recorded
@@ -346,16 +509,19 @@ class ScheduledRun:
                                  "recorded (a concurrent gc?); run again")
                 self._record(job, outcome)
                 return
-        self._queue(inputs, outcome.started, lease, status="materialized",
-                    data_version=outcome.data_version, size=outcome.size,
-                    obj=outcome.pending, metadata=outcome.metadata, hold=hold)
+        self._queue(inputs, outcome, lease, hold)
+        self._note(item.name, outcome)
+
+    def _note(self, name: str, outcome: Outcome) -> None:
+        """Note a recorded materialization in this run (its data version is known)."""
+        assert outcome.data_version is not None
         if outcome.pending is not None:
-            self.values[item.name] = outcome.value
-        self.versions[item.name] = outcome.data_version
+            self.values[name] = outcome.value
+        self.versions[name] = outcome.data_version
         if outcome.is_new:
             self.evaluator.new_versions.add(outcome.data_version)
-        self.reused.pop(item.name, None)
-        self.materialized[item.name] = None
+        self.reused.pop(name, None)
+        self.materialized[name] = None
 
     def _reuse_after_wait(self, inputs: AssetInputs) -> bool:
         """Another run held this key's lease: reuse what it made, if it did."""
@@ -408,12 +574,10 @@ class ScheduledRun:
                     raise _UpstreamFailed(name) from None
         return self.values[name]
 
-    def _queue(self, inputs: AssetInputs, started: float, lease: FdLock, *, status: str,
-               data_version: str | None = None, size: int | None = None,
-               obj: Any = None, error: str | None = None,
-               metadata: Mapping[str, Any] | None = None, hold: FdLock | None = None
-               ) -> None:
-        """Queue the record of one attempt (committed with the batch)."""
+    def _queue(self, inputs: AssetInputs, outcome: Outcome, lease: FdLock,
+               hold: FdLock | None = None) -> None:
+        """Queue the record of one attempt (committed with the batch); an object still
+        being written is waited for by the batch, which then fills in its row."""
         code = self.prepared[inputs.asset_name].code
         last = self.evaluator.latest_keys.get(inputs.asset_name)
         if last is not None and last.code_hash == code.code_hash:  # its record holds it
@@ -421,21 +585,52 @@ class ScheduledRun:
         new_code = {} if code.code_hash in self._sent_code else {
             code.code_hash: code.components}  # stored once per hash: insert-if-new
         self._sent_code.add(code.code_hash)
-        ended = time.time()
+        ended = outcome.ended
+        status = "materialized" if outcome.error is None else "failed"
+        data_version, size = (outcome.data_version, outcome.size) if outcome.error is None \
+            else (None, None)
         assert inputs.cache_key is not None and inputs.upstream_versions is not None
         row = {"run_id": self.run_id, "asset_name": inputs.asset_name,
                "cache_key": inputs.cache_key, "code_hash": code.code_hash,
                "config_hash": inputs.config_hash, "config": dict(inputs.config),
                "upstream_versions": dict(inputs.upstream_versions),
-               "data_version": data_version, "size": size, "started_at": started,
-               "ended_at": ended, "duration": ended - started, "status": status,
-               "forced": int(inputs.forced), "error": error,
-               "user_metadata": dict(metadata or {})}
+               "data_version": data_version, "size": size, "started_at": outcome.started,
+               "ended_at": ended, "duration": ended - outcome.started, "status": status,
+               "forced": int(inputs.forced), "error": outcome.error,
+               "user_metadata": dict(outcome.metadata)}
+        obj: PendingObject | _Unfinished | None = outcome.pending
         if data_version is not None:  # visible to gc before its row commits
             self.pins.add([data_version])
+        elif outcome.error is None:
+            obj = _Unfinished(row, outcome, self.pins, self._claim_downstream)
         self.batch.add(row, obj, new_code, lease, hold)
         if status == "materialized":
             self.evaluator.forget_latest(inputs.asset_name)
+
+
+class _Unfinished:
+    """The object of a queued row, still being hashed and fsynced: the batch waits for
+    it before committing (in whichever thread flushes) and fills in the row."""
+
+    __slots__ = ("row", "outcome", "pins", "on_finished")
+
+    def __init__(self, row: dict[str, Any], outcome: Outcome, pins: RunPins,
+                 on_finished: Callable[[str], None]) -> None:
+        self.row, self.outcome, self.pins, self.on_finished = row, outcome, pins, on_finished
+
+    def finish(self) -> PendingObject:
+        outcome = self.outcome
+        outcome.finish_write()
+        assert outcome.data_version is not None and outcome.pending is not None
+        self.row.update(data_version=outcome.data_version, size=outcome.size,
+                        ended_at=outcome.ended, duration=outcome.ended - outcome.started)
+        self.pins.add([outcome.data_version])
+        self.on_finished(self.row["asset_name"])
+        return outcome.pending
+
+    def abandon(self) -> None:
+        assert self.outcome.writing is not None
+        self.outcome.writing.abandon()
 
 
 def _failure_message(failed: Mapping[str, str], skipped: Mapping[str, str]) -> str:

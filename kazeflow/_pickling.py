@@ -10,11 +10,14 @@ A value without large buffers is a plain pickle stream (which always ends with `
 never with ``MAGIC``). The data version is the SHA-256 of all the bytes either way.
 Writing streams straight from the value's memory; reading puts each buffer straight into
 memory of its own, so neither side makes a second in-memory copy of a large buffer, and
-the SHA-256 pass runs in a helper thread alongside the file I/O.
+the SHA-256 pass runs in a helper thread alongside the file I/O. When writing, that thread
+hashes the bytes read back from the file (the page cache), not the value's memory: once
+every byte is written the value may be used, even changed, while hash and fsync end.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import mmap
@@ -24,6 +27,7 @@ import queue
 import re
 import struct
 import threading
+import time
 import types
 from collections.abc import Callable
 from typing import Any, BinaryIO
@@ -36,6 +40,7 @@ _TAIL = struct.Struct("<QI8s")  # stream length, buffer count, MAGIC
 _ENTRY = struct.Struct("<Q")  # buffer length (read-only ones are marked in the stream)
 _OUT_OF_BAND_FROM = 1 << 20  # bytes; smaller buffers stay in the stream
 _PARALLEL_FROM = 4 << 20  # bytes; from the first write this large on, hash in a thread
+_PARALLEL_SLICE = 8 << 20  # bytes; then written, read back and hashed this much at a time
 _IN_MEMORY_UP_TO = 64 << 10  # bytes; a smaller pickle is kept in memory, no file opened
 _CHUNK = 1 << 20
 _READ_CHUNK = 8 << 20
@@ -61,19 +66,33 @@ class _Digest:
     """SHA-256 fed in order; inline until :meth:`go_parallel`, then in a helper thread
     (hashlib releases the GIL), so hashing a large buffer overlaps reading or writing it.
 
-    Fed data must stay unchanged until :meth:`hexdigest` returns.
+    Fed data must stay unchanged until :meth:`hexdigest` returns; fed file ranges are
+    read back in the helper thread (see :meth:`feed_file`).
     """
 
     def __init__(self) -> None:
         self._sha = hashlib.sha256()
         self._queue: queue.SimpleQueue[Any] | None = None
         self._worker: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self._closed = False
+        self.done_at = 0.0  # when the helper thread had hashed everything (time.time())
 
     def feed(self, data: Any) -> None:
         if self._queue is None:
             _update(self._sha, data)
         else:
             self._queue.put(data)
+
+    def feed_file(self, fd: int, start: int, end: int) -> None:
+        """Hash bytes ``start``..``end`` of the file ``fd``, written already, read back
+        in the helper thread (:meth:`go_parallel` first)."""
+        assert self._queue is not None
+        self._queue.put((fd, start, end))
+
+    @property
+    def parallel(self) -> bool:
+        return self._queue is not None
 
     def go_parallel(self) -> None:
         if self._queue is None:
@@ -82,22 +101,55 @@ class _Digest:
                                             name="kazeflow-sha256", daemon=True)
             self._worker.start()
 
+    def close(self) -> None:
+        """Nothing more will be fed: the helper thread ends once it has hashed it all."""
+        if self._queue is not None and not self._closed:
+            self._closed = True
+            self._queue.put(None)
+
     def _drain(self, pending: queue.SimpleQueue[Any]) -> None:
+        buffer = None
         while (data := pending.get()) is not None:
-            _update(self._sha, data)
+            if self._error is not None:
+                continue
+            try:
+                if type(data) is tuple:
+                    if buffer is None:
+                        buffer = memoryview(bytearray(_CHUNK))
+                    _update_from_file(self._sha, buffer, *data)
+                else:
+                    _update(self._sha, data)
+            except BaseException as exc:  # raised by hexdigest, in the caller's thread
+                self._error = exc
+        self.done_at = time.time()
 
     def hexdigest(self) -> str:
+        """The digest of everything fed; raises what failed in the helper thread."""
         if self._queue is not None:
-            self._queue.put(None)
+            self.close()
             self._worker.join()  # type: ignore[union-attr]
             self._queue = self._worker = None
+        if self._error is not None:
+            raise self._error
         return self._sha.hexdigest()
+
+
+def _update_from_file(sha: Any, buffer: memoryview, fd: int, start: int, end: int) -> None:
+    """Hash bytes ``start``..``end`` of the file ``fd``, read through ``buffer``."""
+    while start < end:
+        n = os.preadv(fd, [buffer[:min(len(buffer), end - start)]], start)
+        if n == 0:
+            raise OSError(errno.EIO, "the file being written shrank under us")
+        _update(sha, buffer[:n])
+        start += n
 
 
 class _HashingWriter:
     """A write-only file that hashes and counts what passes through. The first
     ``_IN_MEMORY_UP_TO`` bytes are kept in memory; past that, ``open_file()`` gives the
-    file that they and the rest go to."""
+    file (readable too) that they and the rest go to. From the first write of
+    ``_PARALLEL_FROM`` bytes on, the hash runs in a helper thread over the bytes read
+    back from the file, so what is hashed later is what was written."""
 
     def __init__(self, open_file: Callable[[], BinaryIO]) -> None:
         self._open_file = open_file
@@ -105,31 +157,105 @@ class _HashingWriter:
         self.held: list[bytes] = []
         self.digest = _Digest()
         self.size = 0
+        self._fsync: _Background | None = None
+        #: When every byte was written, then when the hash and fsync were done too.
+        self.finished_at = 0.0
 
     def write(self, data: Any) -> int:
         n = len(data) if isinstance(data, bytes) else memoryview(data).nbytes
-        if n >= _PARALLEL_FROM:
+        if n >= _PARALLEL_FROM or self.digest.parallel:
+            if self.raw is None:
+                self._spill()
             self.digest.go_parallel()
+            view = memoryview(data).cast("B")
+            for start in range(0, n, _PARALLEL_SLICE):
+                self._write_and_feed(view[start:start + _PARALLEL_SLICE])
+            return n
         self.digest.feed(data)
         if self.raw is None:
             if self.size + n <= _IN_MEMORY_UP_TO:
                 self.held.append(bytes(data))
                 self.size += n
                 return n
-            self.raw = self._open_file()
-            for chunk in self.held:
-                self.raw.write(chunk)
-            self.held = []
-        self.raw.write(data)
+            self._spill()
+        self.raw.write(data)  # type: ignore[union-attr]
         self.size += n
         return n
 
+    def _spill(self) -> None:
+        """Open the file and write the bytes held in memory so far to it."""
+        self.raw = self._open_file()
+        for chunk in self.held:
+            self.raw.write(chunk)
+        self.held = []
 
-def dump_hashed(value: Any, open_file: Callable[[], BinaryIO]
-                ) -> tuple[str, int, bytes | None]:
-    """Pickle ``value``; return the SHA-256 hex digest and size of the bytes, and the
-    bytes themselves when they are few (``open_file`` is then never called: a value that
-    is already stored costs no file). Larger pickles stream into ``open_file()``.
+    def _write_and_feed(self, data: memoryview) -> None:
+        """Write ``data``, then have the helper thread hash it read back from the file
+        (``data`` itself is not read again)."""
+        raw = self.raw
+        assert raw is not None
+        raw.write(data)
+        raw.flush()
+        start = self.size
+        self.size += data.nbytes
+        self.digest.feed_file(raw.fileno(), start, self.size)
+
+    def close(self) -> None:
+        """Every byte is written: flush them; a large file starts its fsync in a helper
+        thread, so that it overlaps the hash and whatever the caller does next."""
+        if self.raw is not None:
+            self.raw.flush()
+            if self.size >= _PARALLEL_FROM:
+                self._fsync = _Background(os.fsync, self.raw.fileno())
+        self.digest.close()
+        self.finished_at = time.time()
+
+    @property
+    def in_background(self) -> bool:
+        """Whether a helper thread still hashes or fsyncs (until :meth:`finish`)."""
+        return self.digest.parallel or self._fsync is not None
+
+    def finish(self) -> tuple[str, int, bytes | None]:
+        """Wait for the helper threads; the SHA-256 hex digest and size of the bytes, and
+        the bytes themselves when they were held in memory."""
+        data_version = self.digest.hexdigest()
+        self.finished_at = max(self.finished_at, self.digest.done_at)
+        if self._fsync is not None:
+            fsync, self._fsync = self._fsync, None
+            fsync.result()
+            self.finished_at = max(self.finished_at, fsync.done_at)
+        return data_version, self.size, b"".join(self.held) if self.raw is None else None
+
+
+class _Background:
+    """``call(*args)`` in a helper thread; :meth:`result` waits and re-raises its error."""
+
+    def __init__(self, call: Callable[..., Any], *args: Any) -> None:
+        self._error: BaseException | None = None
+        self.done_at = 0.0  # time.time() when the call returned
+        self._thread = threading.Thread(target=self._run, args=(call, args),
+                                        name="kazeflow-fsync", daemon=True)
+        self._thread.start()
+
+    def _run(self, call: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        try:
+            call(*args)
+        except BaseException as exc:  # handed to whoever waits
+            self._error = exc
+        self.done_at = time.time()
+
+    def result(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
+def dump_started(value: Any, open_file: Callable[[], BinaryIO]) -> _HashingWriter:
+    """Pickle ``value``: when this returns every byte is written (or held, when few:
+    ``open_file`` is then never called, so a value that is already stored costs no file)
+    and ``value`` is not read again. The writer's ``finish()`` waits for the SHA-256 and
+    fsync that may still run in helper threads (``in_background``) and gives the hex
+    digest and size of the bytes, and the bytes themselves when they were held.
 
     Raises:
         UnpicklableResultError: ``value`` cannot be pickled, or is an open file or a
@@ -160,12 +286,11 @@ def dump_hashed(value: Any, open_file: Callable[[], BinaryIO]
                 writer.write(view)
             writer.write(b"".join(_ENTRY.pack(view.nbytes) for view in buffers)
                          + _TAIL.pack(stream_length, len(buffers), MAGIC))
-        if writer.raw is not None and writer.size >= _PARALLEL_FROM:
-            writer.raw.flush()  # reach the disk while the hash catches up
-            os.fsync(writer.raw.fileno())
-    finally:
-        data_version = writer.digest.hexdigest()
-    return data_version, writer.size, b"".join(writer.held) if writer.raw is None else None
+        writer.close()
+    except BaseException:
+        writer.digest.hexdigest()  # the helper thread lets go of the file first
+        raise
+    return writer
 
 
 def file_digest(raw: BinaryIO) -> str:

@@ -16,7 +16,7 @@ from kazeflow.assets import Asset
 from kazeflow.config import Config
 from kazeflow.context import AssetContext
 from kazeflow.errors import IntegrityError, ObjectNotFoundError, UnpicklableResultError
-from kazeflow.store._objects import ObjectStore, PendingObject
+from kazeflow.store._objects import ObjectStore, ObjectWrite, PendingObject
 
 #: The asset being materialized in this thread (guards against recursive runs).
 current_asset: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -35,16 +35,33 @@ class Outcome:
     metadata: dict[str, Any] = field(default_factory=dict)
     error: str | None = None  # a traceback or message when the asset failed
     exc: BaseException | None = None
-    #: In-process only: the value and its written but uncommitted object.
+    #: In-process only: the value and its object, being written (hash and fsync may
+    #: still run) until :meth:`finish_write`, then written but not committed.
     value: Any = None
+    writing: ObjectWrite | None = None
     pending: PendingObject | None = None
     #: Remote only: an upstream whose object could not be loaded (missing or corrupt).
     missing_upstream: str | None = None
 
+    def finish_write(self) -> None:
+        """Wait for the object being written; fill in its data version and size. Safe to
+        call again and from another thread.
+
+        Raises:
+            StoreError: the store could not be written.
+        """
+        if self.writing is not None and self.pending is None:
+            pending = self.writing.finish()  # thread-safe: the same for every caller
+            self.data_version, self.size, self.is_new = \
+                pending.data_version, pending.size, pending.is_new
+            self.ended = self.writing.finished_at
+            self.pending = pending  # last: once set, the fields above are
+
 
 def call_local(item: Asset, kwargs: dict[str, Any], config: Config | None, run_id: str,
                objects: ObjectStore) -> Outcome:
-    """Call ``item`` with its upstream values and write (not commit) its result."""
+    """Call ``item`` with its upstream values and start writing its result (the
+    outcome's :meth:`~Outcome.finish_write` waits for it; nothing is committed)."""
     context = AssetContext(item.name, run_id)
     started = time.time()
     failed = _call(item, kwargs, config, context)
@@ -52,11 +69,11 @@ def call_local(item: Asset, kwargs: dict[str, Any], config: Config | None, run_i
         return failed
     value = kwargs.pop("__value__")
     try:
-        pending = objects.write(value)
+        writing = objects.start_write(value)
     except UnpicklableResultError as exc:
         return Outcome(started, time.time(), error=f"asset {item.name!r}: {exc}", exc=exc)
-    return Outcome(started, time.time(), pending.data_version, pending.size, pending.is_new,
-                   context.metadata, value=value, pending=pending)
+    return Outcome(started, time.time(), metadata=context.metadata, value=value,
+                   writing=writing)
 
 
 def call_remote(payload: bytes, name: str, inputs: dict[str, str], run_id: str,

@@ -298,7 +298,7 @@ class Watcher:
         "kazeflow.store._objects.ObjectStore.remove_stale_temps": "remove_stale_temps",
         "kazeflow.store.Store.lease": "lease",
         "kazeflow.store._objects.ObjectStore.put": "put",
-        "kazeflow.store._objects.ObjectStore.write": "write",
+        "kazeflow.store._objects.ObjectStore.start_write": "write",
         "kazeflow.store._objects.ObjectStore.commit": "objects_commit",
         "kazeflow.store._objects._syncfs": "syncfs",
         "kazeflow.store._objects._fsync_dir": "fsync_dir",
@@ -308,7 +308,7 @@ class Watcher:
     }
     RETURNS = {
         "kazeflow.store._objects.ObjectStore.put": "put_returned",
-        "kazeflow.store._objects.ObjectStore.write": "write_returned",
+        "kazeflow.store._objects.ObjectWrite.finish": "write_returned",
         "kazeflow.store._objects.ObjectStore.commit": "objects_committed",
         "kazeflow.store._metadata.MetadataStore.record": "record_returned",
     }

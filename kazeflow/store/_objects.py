@@ -62,7 +62,7 @@ class ObjectStore:
     def write(self, value: Any) -> PendingObject:
         """Pickle ``value`` while hashing it: a small pickle in memory, written to a
         locked temp file only if no object has its bytes yet; a large one streamed into
-        such a file.
+        such a file. :meth:`start_write`, then waiting for it.
 
         Nothing is visible under an object name until :meth:`commit`.
 
@@ -70,35 +70,13 @@ class ObjectStore:
             UnpicklableResultError: ``value`` cannot be pickled (nothing is left behind).
             StoreError: the store cannot be written (disk full, read-only).
         """
-        temp = f"{self._prefix}{_temp_name()}"
-        raw: BinaryIO | None = None
+        return self.start_write(value).finish()
 
-        def open_temp() -> BinaryIO:
-            nonlocal raw
-            raw = _open_locked(temp)
-            return raw
-
-        try:
-            try:
-                data_version, size, data = _pickling.dump_hashed(value, open_temp)
-            except (OSError, UnpicklableResultError):
-                raise
-            except Exception as exc:
-                raise _pickling.unpicklable(value, exc) from exc
-            stored = _size(self._file(data_version))
-            if data is not None:
-                kept = PendingObject(data_version, size, None, None, stored is None, data)
-                return kept if stored == size else self._to_temp(kept)
-            assert raw is not None
-            raw.flush()
-            return PendingObject(data_version, size, temp, raw, is_new=stored is None)
-        except BaseException as exc:
-            if raw is not None:
-                raw.close()
-            _remove(temp)
-            if isinstance(exc, OSError):
-                raise _write_error(self.root, exc) from exc
-            raise
+    def start_write(self, value: Any) -> ObjectWrite:
+        """Start :meth:`write`: when this returns, every byte of ``value`` is written and
+        ``value`` is not read again; the hash and fsync of a large object may still run
+        (:meth:`ObjectWrite.finish` waits for them). Raises as :meth:`write`."""
+        return ObjectWrite(self, value)
 
     @property
     def can_sync_later(self) -> bool:
@@ -273,6 +251,90 @@ class PendingObject:
     data: bytes | None = None
 
 
+class ObjectWrite:
+    """One value being written into ``store`` (see :meth:`ObjectStore.start_write`).
+
+    Creating it pickles the value into a locked temp file (or into memory, when few
+    bytes); :meth:`finish` waits for the hash and fsync that may still run in helper
+    threads and gives the :class:`PendingObject`; :meth:`abandon` drops it instead. On
+    an error either way nothing is left behind.
+    """
+
+    def __init__(self, store: ObjectStore, value: Any) -> None:
+        self._store = store
+        self._temp = f"{store._prefix}{_temp_name()}"
+        self._raw: BinaryIO | None = None
+        self._lock = threading.Lock()
+        self._result: PendingObject | BaseException | None = None
+        with self:
+            try:
+                self._dump = _pickling.dump_started(value, self._open_temp)
+            except (OSError, UnpicklableResultError):
+                raise
+            except Exception as exc:
+                raise _pickling.unpicklable(value, exc) from exc
+
+    def _open_temp(self) -> BinaryIO:
+        self._raw = _open_locked(self._temp)
+        return self._raw
+
+    @property
+    def in_background(self) -> bool:
+        """Whether :meth:`finish` waits for a helper thread (a large object)."""
+        return self._dump.in_background
+
+    @property
+    def finished_at(self) -> float:
+        """After :meth:`finish`: when the object was written, hashed and fsynced."""
+        return self._dump.finished_at
+
+    def finish(self) -> PendingObject:
+        """Wait until the object is hashed (and, if large, fsynced). Thread-safe: every
+        call gives the same object or raises the same error."""
+        with self._lock:
+            if self._result is None:
+                try:
+                    self._result = self._finish()
+                except BaseException as exc:
+                    self._result = exc
+            if isinstance(self._result, BaseException):
+                raise self._result
+            return self._result
+
+    def _finish(self) -> PendingObject:
+        with self:
+            data_version, size, data = self._dump.finish()
+            stored = _size(self._store._file(data_version))
+            if data is not None:
+                kept = PendingObject(data_version, size, None, None, stored is None, data)
+                return kept if stored == size else self._store._to_temp(kept)
+            assert self._raw is not None
+            return PendingObject(data_version, size, self._temp, self._raw,
+                                 is_new=stored is None)
+
+    def abandon(self) -> None:
+        """Drop the object (waiting for its helper threads first)."""
+        try:
+            pending = self.finish()
+        except StoreError:
+            return  # finish left nothing behind
+        self._store.discard([pending])
+
+    def __enter__(self) -> ObjectWrite:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 traceback: Any) -> None:
+        """On an error, close and remove the temp file; an OSError becomes a StoreError."""
+        if exc is None:
+            return
+        if self._raw is not None:
+            self._raw.close()
+        _remove(self._temp)
+        if isinstance(exc, OSError):
+            raise _write_error(self._store.root, exc) from exc
+
+
 _TEMP_COUNTER = itertools.count()
 _TEMP_TAG = secrets.token_hex(6)  # with the pid: unique across hosts sharing a store
 
@@ -285,7 +347,7 @@ def _temp_name() -> str:
 
 def _open_locked(temp: str) -> BinaryIO:
     """Create a temp file, locked while its writer lives (cleaners keep off)."""
-    raw = open(temp, "wb", buffering=io.DEFAULT_BUFFER_SIZE)  # given: no isatty() call
+    raw = open(temp, "w+b", buffering=io.DEFAULT_BUFFER_SIZE)  # given: no isatty()
     try:
         fcntl.flock(raw.fileno(), fcntl.LOCK_EX)
     except BaseException:

@@ -10,6 +10,7 @@ pin or the run sees the object gone (and materializes it again).
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
@@ -27,6 +28,7 @@ class RunPins:
         self._lock = FileLock(self.path)
         self._file: TextIO | None = None
         self.pinned: set[str] = set()
+        self._adding = threading.Lock()  # a run's batch may flush in a timer thread
 
     def open(self) -> None:
         self.path.parent.mkdir(mode=0o700, exist_ok=True)
@@ -35,11 +37,12 @@ class RunPins:
 
     def add(self, data_versions: Iterable[str]) -> None:
         """Pin data versions (visible to gc at once; a crash unpins them with the run)."""
-        new = [dv for dv in data_versions if dv not in self.pinned]
-        if new and self._file is not None:
-            self._file.write("".join(f"{dv}\n" for dv in new))
-            self._file.flush()
-            self.pinned.update(new)
+        with self._adding:
+            new = [dv for dv in data_versions if dv not in self.pinned]
+            if new and self._file is not None:
+                self._file.write("".join(f"{dv}\n" for dv in new))
+                self._file.flush()
+                self.pinned.update(new)
 
     def seal(self) -> None:
         """No more pins will come: keep only the lock (one file descriptor)."""
