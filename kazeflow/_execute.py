@@ -464,11 +464,13 @@ class ScheduledRun:
         """Note the landing asset ``name`` in this run once its object is written. If it
         started early, land its upstreams, take its key's lease and record it (or reuse
         what another run materialized with that key meanwhile)."""
-        job, outcome = self._landing.pop(name)
+        job, outcome = self._landing[name]
         if job.inputs is not None:  # queued already
             outcome.finish_write()
             self._note(name, outcome)
+            del self._landing[name]  # only now: its version is always in one of the two
             return
+        del self._landing[name]
         for dep in job.item.deps:
             if dep in self._landing:
                 self._land(dep)
