@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NoReturn
 
 from kazeflow import _pickling
 from kazeflow.errors import (
@@ -266,27 +266,24 @@ class ObjectWrite:
         self._raw: BinaryIO | None = None
         self._lock = threading.Lock()
         self._result: PendingObject | BaseException | None = None
-        with self:
-            try:
-                self._dump = _pickling.dump_started(value, self._open_temp)
-            except (OSError, UnpicklableResultError):
-                raise
-            except Exception as exc:
-                raise _pickling.unpicklable(value, exc) from exc
+        try:
+            self._dump = _pickling.dump_started(value, self._open_temp)
+        except (OSError, UnpicklableResultError) as exc:
+            self._fail(exc)
+        except Exception as exc:
+            error = _pickling.unpicklable(value, exc)
+            error.__cause__ = exc
+            self._fail(error)
+        except BaseException as exc:
+            self._fail(exc)
+        #: Whether :meth:`finish` waits for helper threads (a large object).
+        self.in_background = self._dump.in_background
+        #: After :meth:`finish`: when the object was written, hashed and fsynced.
+        self.finished_at = 0.0
 
     def _open_temp(self) -> BinaryIO:
         self._raw = _open_locked(self._temp)
         return self._raw
-
-    @property
-    def in_background(self) -> bool:
-        """Whether :meth:`finish` waits for a helper thread (a large object)."""
-        return self._dump.in_background
-
-    @property
-    def finished_at(self) -> float:
-        """After :meth:`finish`: when the object was written, hashed and fsynced."""
-        return self._dump.finished_at
 
     def finish(self) -> PendingObject:
         """Wait until the object is hashed (and, if large, fsynced). Thread-safe: every
@@ -302,15 +299,18 @@ class ObjectWrite:
             return self._result
 
     def _finish(self) -> PendingObject:
-        with self:
+        try:
             data_version, size, data = self._dump.finish()
             stored = _size(self._store._file(data_version))
+            self.finished_at = self._dump.finished_at
             if data is not None:
                 kept = PendingObject(data_version, size, None, None, stored is None, data)
                 return kept if stored == size else self._store._to_temp(kept)
             assert self._raw is not None
             return PendingObject(data_version, size, self._temp, self._raw,
                                  is_new=stored is None)
+        except BaseException as exc:
+            self._fail(exc)
 
     def abandon(self) -> None:
         """Drop the object (waiting for its helper threads first)."""
@@ -320,19 +320,15 @@ class ObjectWrite:
             return  # finish left nothing behind
         self._store.discard([pending])
 
-    def __enter__(self) -> ObjectWrite:
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 traceback: Any) -> None:
-        """On an error, close and remove the temp file; an OSError becomes a StoreError."""
-        if exc is None:
-            return
+    def _fail(self, exc: BaseException) -> NoReturn:
+        """Close and remove the temp file, then raise ``exc`` (an OSError as a
+        StoreError)."""
         if self._raw is not None:
             self._raw.close()
         _remove(self._temp)
         if isinstance(exc, OSError):
             raise _write_error(self._store.root, exc) from exc
+        raise exc
 
 
 _TEMP_COUNTER = itertools.count()
