@@ -286,10 +286,12 @@ class ScheduledRun:
         return False
 
     def _start_early(self, item: Asset, early: Sequence[str]) -> bool:
-        """Register ``item`` to start early, unless an upstream's data version became
-        known already (then its row may be committed: ``item`` is decided as usual)."""
+        """Register ``item`` to start early, unless the data versions of its landing
+        upstreams became known meanwhile (then all their rows may be committed and
+        ``item``'s key known to other runs: it is decided as usual). While one is
+        unknown, its row waits for the claim of ``item``'s lease."""
         with self._claiming:
-            if any(self._landing[d][1].data_version is not None for d in early):
+            if all(self._landing[d][1].data_version is not None for d in early):
                 return False
             self._early[item.name] = _Job(item, None, None, time.time())
             return True

@@ -46,6 +46,39 @@ def test_a_never_materialized_downstream_starts_while_its_upstream_is_stored(
     assert flow.store.verify().ok
     again = flow.run(executor=executor)
     assert again.reused == ("big", "total") and again.materialized == ()
+    forced = flow.run(executor=executor, force=True)  # forced: runs whatever big is
+    assert forced.materialized == ("big", "total")
+    assert flow.history("total")[0].started_at < flow.history("big")[0].ended_at
+
+
+def test_early_starts_with_several_upstreams_and_in_a_chain(tmp_path):
+    @asset
+    def left():
+        return big_bytes()
+
+    @asset
+    def right():
+        return big_bytes()[::-1]
+
+    @asset
+    def both(left, right):  # starts while right is stored; its own value is large too
+        return left + right
+
+    @asset
+    def tail(both):  # waits for both, which started early, to land
+        return len(both)
+
+    flow = Flow(["tail"], store=Store(tmp_path / "s"))
+    result = flow.run()
+    assert result.materialized == ("left", "right", "both", "tail")
+    assert result["tail"] == 2 * BIG
+    records = {name: flow.history(name)[0] for name in ("left", "right", "both", "tail")}
+    assert records["both"].started_at < records["right"].ended_at
+    assert records["both"].upstream_versions == {"left": records["left"].data_version,
+                                                 "right": records["right"].data_version}
+    assert records["tail"].started_at >= records["both"].ended_at
+    assert flow.store.verify().ok and flow.load("both") == big_bytes() + big_bytes()[::-1]
+    assert flow.run().reused == ("left", "right", "both", "tail")
 
 
 def test_a_downstream_changing_its_input_in_place_does_not_change_what_was_stored(tmp_path):
