@@ -343,7 +343,10 @@ def _temp_name() -> str:
 
 def _open_locked(temp: str) -> BinaryIO:
     """Create a temp file, locked while its writer lives (cleaners keep off)."""
-    raw = open(temp, "w+b", buffering=io.DEFAULT_BUFFER_SIZE)  # given: no isatty()
+    # Written through a BufferedWriter ("w+b" would seek at every flush), on a descriptor
+    # that the hashing thread may also read (os.preadv); buffering given: no isatty().
+    raw = open(os.open(temp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o666), "wb",
+               buffering=io.DEFAULT_BUFFER_SIZE)
     try:
         fcntl.flock(raw.fileno(), fcntl.LOCK_EX)
     except BaseException:
