@@ -148,8 +148,9 @@ def test_the_upstream_row_is_committed_while_an_early_downstream_runs(tmp_path):
             time.sleep(0.02)
         return False
 
-    result = Flow(["waits"], store=Store(path)).run()
-    assert result["waits"] is True
+    flow = Flow(["waits"], store=Store(path))
+    assert flow.run()["waits"] is True
+    assert flow.history("waits")[0].started_at < flow.history("big")[0].ended_at  # early
 
 
 def test_a_failing_early_downstream_is_recorded_with_its_inputs(tmp_path):
