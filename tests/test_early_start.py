@@ -168,9 +168,9 @@ def test_a_failing_early_downstream_is_recorded_with_its_inputs(tmp_path):
     assert caught.value.result.materialized == ("big",)
     failed = flow.history("broken")[0]
     assert failed.status == "failed" and "no good" in (failed.error or "")
-    big = flow.history("big")[0]
-    assert failed.upstream_versions == {"big": big.data_version}
-    assert failed.started_at < big.ended_at  # it failed while big was being stored
+    stored = flow.history("big")[0]
+    assert failed.upstream_versions == {"big": stored.data_version}
+    assert failed.started_at < stored.ended_at  # it failed while big was being stored
 
 
 def test_ctrl_c_in_an_early_downstream_keeps_the_upstream(tmp_path):
