@@ -17,6 +17,7 @@ every byte is written the value may be used, even changed, while hash and fsync 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import io
@@ -68,6 +69,30 @@ def _update(sha: Any, data: Any) -> None:
         sha.update(view[start:start + _HASH_SLICE])
 
 
+class _Background:
+    """``call(*args)`` in a helper thread; :meth:`result` waits and re-raises its error
+    (at every call)."""
+
+    def __init__(self, name: str, call: Callable[..., Any], *args: Any) -> None:
+        self._error: BaseException | None = None
+        self.done_at = 0.0  # time.time() when the call returned
+        self._thread = threading.Thread(target=self._run, args=(call, args), name=name,
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self, call: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        try:
+            call(*args)
+        except BaseException as exc:  # handed to whoever waits
+            self._error = exc
+        self.done_at = time.time()
+
+    def result(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
 class _Digest:
     """SHA-256 fed in order; inline until :meth:`go_parallel`, then in a helper thread
     (hashlib releases the GIL), so hashing a large buffer overlaps reading or writing it.
@@ -79,8 +104,7 @@ class _Digest:
     def __init__(self) -> None:
         self._sha = hashlib.sha256()
         self._queue: queue.SimpleQueue[Any] | None = None
-        self._worker: threading.Thread | None = None
-        self._error: BaseException | None = None
+        self._worker: _Background | None = None
         self._closed = False
         self.done_at = 0.0  # when the helper thread had hashed everything (time.time())
 
@@ -103,9 +127,7 @@ class _Digest:
     def go_parallel(self) -> None:
         if self._queue is None:
             self._queue = queue.SimpleQueue()
-            self._worker = threading.Thread(target=self._drain, args=(self._queue,),
-                                            name="kazeflow-sha256", daemon=True)
-            self._worker.start()
+            self._worker = _Background("kazeflow-sha256", self._drain, self._queue)
 
     def close(self) -> None:
         """Nothing more will be fed: the helper thread ends once it has hashed it all."""
@@ -116,27 +138,20 @@ class _Digest:
     def _drain(self, pending: queue.SimpleQueue[Any]) -> None:
         buffer = None
         while (data := pending.get()) is not None:
-            if self._error is not None:
-                continue
-            try:
-                if type(data) is tuple:
-                    if buffer is None:
-                        buffer = memoryview(bytearray(_READ_BACK))
-                    _update_from_file(self._sha, buffer, *data)
-                else:
-                    _update(self._sha, data)
-            except BaseException as exc:  # raised by hexdigest, in the caller's thread
-                self._error = exc
-        self.done_at = time.time()
+            if type(data) is tuple:
+                if buffer is None:
+                    buffer = memoryview(bytearray(_READ_BACK))
+                _update_from_file(self._sha, buffer, *data)
+            else:
+                _update(self._sha, data)
 
     def hexdigest(self) -> str:
         """The digest of everything fed; raises what failed in the helper thread."""
-        if self._queue is not None:
+        if self._worker is not None:
             self.close()
-            self._worker.join()  # type: ignore[union-attr]
+            self._worker.result()  # until it succeeds, each call raises its error
+            self.done_at = self._worker.done_at
             self._queue = self._worker = None
-        if self._error is not None:
-            raise self._error
         return self._sha.hexdigest()
 
 
@@ -212,7 +227,7 @@ class _HashingWriter:
         if self.raw is not None:
             self.raw.flush()
             if self.size >= _PARALLEL_FROM:
-                self._fsync = _Background(os.fsync, self.raw.fileno())
+                self._fsync = _Background("kazeflow-fsync", os.fsync, self.raw.fileno())
         self.digest.close()
         self.finished_at = time.time()
 
@@ -231,29 +246,6 @@ class _HashingWriter:
             fsync.result()
             self.finished_at = max(self.finished_at, fsync.done_at)
         return data_version, self.size, b"".join(self.held) if self.raw is None else None
-
-
-class _Background:
-    """``call(*args)`` in a helper thread; :meth:`result` waits and re-raises its error."""
-
-    def __init__(self, call: Callable[..., Any], *args: Any) -> None:
-        self._error: BaseException | None = None
-        self.done_at = 0.0  # time.time() when the call returned
-        self._thread = threading.Thread(target=self._run, args=(call, args),
-                                        name="kazeflow-fsync", daemon=True)
-        self._thread.start()
-
-    def _run(self, call: Callable[..., Any], args: tuple[Any, ...]) -> None:
-        try:
-            call(*args)
-        except BaseException as exc:  # handed to whoever waits
-            self._error = exc
-        self.done_at = time.time()
-
-    def result(self) -> None:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
 
 
 def dump_started(value: Any, open_file: Callable[[], BinaryIO]) -> _HashingWriter:
@@ -294,7 +286,8 @@ def dump_started(value: Any, open_file: Callable[[], BinaryIO]) -> _HashingWrite
                          + _TAIL.pack(stream_length, len(buffers), MAGIC))
         writer.close()
     except BaseException:
-        writer.digest.hexdigest()  # the helper thread lets go of the file first
+        with contextlib.suppress(Exception):  # the first error is the one raised
+            writer.digest.hexdigest()  # the helper thread lets go of the file first
         raise
     return writer
 
