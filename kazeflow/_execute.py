@@ -73,6 +73,11 @@ class _Job:
     lease: FdLock | None
     submitted: float
 
+    def release(self) -> None:
+        """Let go of the lease; an early job's (claimed later) is the run's to let go."""
+        if self.inputs is not None and self.lease is not None:
+            self.lease.release()
+
 
 class ScheduledRun:
     """One run: assets start as soon as their upstreams are done, on ``executor``.
@@ -204,19 +209,15 @@ class ScheduledRun:
             self.owns_executor = False  # shut down here, not again
             self.executor.shutdown(cancel=True)
         for future, job in self._running.items():
-            if job.inputs is not None and job.lease is not None:
-                job.lease.release()
+            job.release()
             future.add_done_callback(self._discard)  # a thread may still finish it
         self._running.clear()
         for job, outcome in self._landing.values():
             if job.inputs is None:
                 self._drop(outcome)
         self._landing.clear()
-        with self._claiming:
-            for job in self._early.values():
-                if job.lease is not None:
-                    job.lease.release()
-            self._early.clear()
+        for name in list(self._early):
+            self._forget_early(name)
 
     def _discard(self, future: concurrent.futures.Future[Outcome]) -> None:
         """Drop the written object of an asset that finished after the run stopped."""
@@ -427,19 +428,16 @@ class ScheduledRun:
                               error=f"asset {name!r}: {exc}")
         except Exception as exc:
             if self.executor.in_process or isinstance(exc, KazeflowError):
-                if job.lease is not None:
-                    job.lease.release()
+                job.release()
                 raise
             outcome = Outcome(job.submitted, time.time(), exc=exc, error=(
                 f"asset {name!r} could not run in a worker process: "
                 f"{type(exc).__name__}: {exc}"))
         except BaseException:  # Ctrl-C raised in the asset
-            if job.lease is not None:
-                job.lease.release()
+            job.release()
             raise
         if outcome.missing_upstream is not None:  # lost since decided: make it again
-            assert job.lease is not None  # remote: never started early
-            job.lease.release()
+            job.release()
             upstream = outcome.missing_upstream
             self.values.pop(upstream, None)
             try:
