@@ -31,7 +31,7 @@ import threading
 import time
 import types
 from collections.abc import Callable
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 from kazeflow.errors import UnpicklableResultError
 
@@ -302,36 +302,61 @@ def file_digest(raw: BinaryIO) -> str:
     return sha.hexdigest()
 
 
-def read_hashed(raw: BinaryIO) -> tuple[str, list[Any]]:
-    """Hash a whole object; read its out-of-band buffers into memory of their own on the
-    way. Returns the digest and the buffers for :func:`load` (use them only if the digest
-    is the expected one: nothing is unpickled here)."""
+class ReadObject(NamedTuple):
+    """The bytes of one object, read once: its digest, and what :func:`load` unpickles."""
+
+    digest: str
+    stream: Any  # the pickle stream (bytes-like)
+    buffers: list[Any]  # its out-of-band buffers, each in memory of its own
+
+
+def read_object(raw: BinaryIO) -> ReadObject:
+    """Read a whole object once, hashing it on the way; out-of-band buffers go straight
+    into memory of their own. Nothing is unpickled here: :func:`load` takes exactly the
+    bytes hashed, so a file rewritten after this returns cannot change what is loaded.
+
+    A short read (the file shrank) or a trailer that the bytes read do not repeat gives
+    a digest that matches no object (``""``)."""
     layout = _layout(raw)
     raw.seek(0)
     if layout is None:
-        return file_digest(raw), []
+        data = raw.read()
+        sha = hashlib.sha256()
+        _update(sha, data)
+        return ReadObject(sha.hexdigest(), data, [])
     stream_length, lengths = layout
     digest = _Digest()
-    for start in range(0, stream_length, _CHUNK):
-        digest.feed(raw.read(min(_CHUNK, stream_length - start)))
+    stream = bytearray(stream_length)
+    complete = _read_into(raw, memoryview(stream), digest, _CHUNK)
     digest.go_parallel()
     buffers = []
     for length in lengths:
         buffer = _allocate(length)
-        view = memoryview(buffer)
-        for start in range(0, length, _READ_CHUNK):
-            chunk = view[start:start + _READ_CHUNK]
-            n = raw.readinto(chunk)  # type: ignore[attr-defined]
-            digest.feed(chunk[:n])  # a short read (file changed under us) cannot match
+        complete &= _read_into(raw, memoryview(buffer), digest, _READ_CHUNK)
         buffers.append(buffer)
-    digest.feed(raw.read())
-    return digest.hexdigest(), buffers
+    trailer = raw.read()
+    digest.feed(trailer)
+    actual = digest.hexdigest()
+    read = stream_length + sum(lengths) + len(trailer)
+    if not complete or _parse_trailer(trailer, read) != (stream_length, lengths):
+        actual = ""
+    return ReadObject(actual, stream, buffers)
 
 
-def load(raw: BinaryIO, buffers: list[Any]) -> Any:
-    """Unpickle one value from ``raw`` (only ever called after its hash was verified)."""
-    raw.seek(0)
-    return pickle.load(raw, buffers=buffers)
+def _read_into(raw: BinaryIO, view: memoryview, digest: _Digest, chunk: int) -> bool:
+    """Fill ``view`` from ``raw`` and feed it to ``digest``; False on a short read."""
+    for start in range(0, len(view), chunk):
+        part = view[start:start + chunk]
+        n = raw.readinto(part)  # type: ignore[attr-defined]
+        digest.feed(part[:n])
+        if n != len(part):
+            return False
+    return True
+
+
+def load(read: ReadObject) -> Any:
+    """Unpickle an object read by :func:`read_object` (only once its digest is checked)."""
+    return pickle.loads(read.stream, buffers=read.buffers)
 
 
 def _layout(raw: BinaryIO) -> tuple[int, list[int]] | None:
@@ -346,9 +371,19 @@ def _layout(raw: BinaryIO) -> tuple[int, list[int]] | None:
     if magic != MAGIC or entries_size + _TAIL.size > size:
         return None
     raw.seek(size - _TAIL.size - entries_size)
-    table = raw.read(entries_size)
-    lengths = [length for (length,) in _ENTRY.iter_unpack(table)]
-    if stream_length + sum(lengths) + entries_size + _TAIL.size != size:
+    return _parse_trailer(raw.read(entries_size + _TAIL.size), size)
+
+
+def _parse_trailer(trailer: bytes, size: int) -> tuple[int, list[int]] | None:
+    """The layout that ``trailer`` (the entry table and tail of an object of ``size``
+    bytes) gives; None if it does not add up."""
+    if len(trailer) < _TAIL.size:
+        return None
+    stream_length, count, magic = _TAIL.unpack(trailer[-_TAIL.size:])
+    if magic != MAGIC or len(trailer) != count * _ENTRY.size + _TAIL.size:
+        return None
+    lengths = [length for (length,) in _ENTRY.iter_unpack(trailer[:-_TAIL.size])]
+    if stream_length + sum(lengths) + len(trailer) != size:
         return None
     return stream_length, lengths
 

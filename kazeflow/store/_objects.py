@@ -189,15 +189,14 @@ class ObjectStore:
                 f"object {data_version[:12]}… is missing from {self.root}; run the flow to "
                 "materialize it again", path=path) from None
         with raw:
-            actual, buffers = _pickling.read_hashed(raw)
-            if actual != data_version:
-                raw.close()
-                moved = self.quarantine(data_version)
-                raise IntegrityError(
-                    f"object {data_version[:12]}… is corrupt (its bytes hash to "
-                    f"{actual[:12]}…); it was moved to {moved} and the next run will "
-                    "materialize it again", data_version=data_version, path=moved)
-            return _pickling.load(raw, buffers)
+            read = _pickling.read_object(raw)
+        if read.digest != data_version:
+            moved = self.quarantine(data_version)
+            raise IntegrityError(
+                f"object {data_version[:12]}… is corrupt (its bytes do not hash to its "
+                f"name); it was moved to {moved} and the next run will materialize it "
+                "again", data_version=data_version, path=moved)
+        return _pickling.load(read)
 
     def remove_stale_temps(self, grace_seconds: float = 60.0) -> int:
         """Delete temp files of crashed writers; return how many.
