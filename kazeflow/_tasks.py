@@ -87,7 +87,9 @@ def call_remote(payload: bytes, name: str, inputs: dict[str, str], run_id: str,
     import cloudpickle
 
     item, config = cloudpickle.loads(payload)
-    objects = ObjectStore(Path(objects_root))
+    objects = _worker_stores.get(objects_root)
+    if objects is None:  # one per worker process: its folders are opened once
+        objects = _worker_stores[objects_root] = ObjectStore(Path(objects_root))
     kwargs = {}
     for upstream, data_version in inputs.items():
         try:
@@ -111,6 +113,9 @@ def call_remote(payload: bytes, name: str, inputs: dict[str, str], run_id: str,
     objects.commit([pending], durable=not objects.can_sync_later)
     return Outcome(started, time.time(), pending.data_version, pending.size, pending.is_new,
                    context.metadata)
+
+
+_worker_stores: dict[str, ObjectStore] = {}
 
 
 def remote_payload(item: Asset, config: Config | None) -> bytes:

@@ -202,7 +202,6 @@ def check_after_kill(root: Path, pid: int, config: dict[str, Any], fresh_before:
     """The whole crash contract for one killed run; returns what the resume reused."""
     check_store(root)  # no row points at a missing, short or corrupt object
     finished = fresh_before | committed_by(root, pid)
-    leftovers = temps(root)
     with opened("diamond", root) as flow:
         running = {run_id for run_id, status in raw_run_statuses(root).items()
                    if status == "running"}
@@ -221,15 +220,13 @@ def check_after_kill(root: Path, pid: int, config: dict[str, Any], fresh_before:
         assert set(result.materialized) == set(DIAMOND) - finished
         assert {name: digest(result[name]) for name in result} == reference
         assert check_store(root) == reference_versions
-        assert set(temps(root)) >= set(leftovers)  # young: kept for their grace period
+        assert temps(root) == []  # the resume run removed the dead writer's temp files
 
-        age(leftovers)
         if clean_with_gc:
-            assert flow.store.gc().temp_files_removed == len(leftovers)
+            assert flow.store.gc().temp_files_removed == 0
         else:
             again = flow.run(config=config)
             assert set(again.reused) == set(DIAMOND)
-        assert temps(root) == []
         assert flow.store.verify().ok
         assert {name: digest(flow.load(name)) for name in DIAMOND} == reference
     return set(result.reused)
@@ -315,25 +312,23 @@ def test_temp_files_of_crashed_writes_are_not_objects_and_get_cleaned(tmp_path):
             [live] = temps(root)
             assert live.stat().st_size > _flows.PAD  # the pickle is half written
             age([live])
-            assert flow.store.objects.remove_stale_temps(60) == 0  # its writer holds it
+            assert flow.store.objects.remove_stale_temps() == 0  # its writer holds it
             writer.kill()
         report = flow.store.verify()
         assert report.ok and report.checked == 0 and report.orphaned == ()
-        assert flow.store.gc().temp_files_removed == 1  # old, and its writer is gone
+        assert flow.store.gc().temp_files_removed == 1  # its writer is gone
         assert temps(root) == []
 
         with Child(spec) as writer:
             writer.event()
             writer.kill()
         [young] = temps(root)
-        assert flow.store.objects.remove_stale_temps(60) == 0  # within its grace period
         with object_reads(root / "objects") as reads:
-            result = flow.run(config=DIAMOND_CONFIG)  # not read, and not dropped yet
-        assert young not in reads and young.exists()
+            result = flow.run(config=DIAMOND_CONFIG)  # its writer is dead: removed at once
+        assert young not in reads and not young.exists()
         assert set(result.materialized) == set(DIAMOND)
-        age([young])
         assert set(flow.run(config=DIAMOND_CONFIG).reused) == set(DIAMOND)
-        assert temps(root) == []  # the later run cleaned it
+        assert temps(root) == []
         assert flow.store.verify().ok
 
 

@@ -77,15 +77,14 @@ def test_gc_removes_orphans_and_stale_temps_but_not_live_ones(any_store):
     flow.run()
     orphan, _ = any_store.objects.put("orphan")
     stale = any_store.objects.root / "dead.partial"
-    stale.write_bytes(b"half an object")
-    old = time.time() - 3600
-    os.utime(stale, (old, old))
-    fresh_temp = any_store.objects.root / "young.partial"
-    fresh_temp.write_bytes(b"being written")
+    stale.write_bytes(b"half an object")  # nobody holds its lock: its writer is dead
+    live_path, live = any_store.objects.create_temp()  # a live writer holds its lock
     report = any_store.gc()
     assert report.objects_removed == 1 and report.temp_files_removed == 1
     assert not any_store.objects.path(orphan).exists() and not stale.exists()
-    assert fresh_temp.exists()  # younger than the grace period: maybe a live writer
+    assert os.path.exists(live_path)
+    live.close()
+    assert any_store.gc().temp_files_removed == 1 and not os.path.exists(live_path)
     assert any_store.verify().ok
 
 

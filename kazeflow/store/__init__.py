@@ -207,6 +207,8 @@ class Store:
         with self._lock:
             if self._metadata is not None:
                 self._metadata.close()
+            if self._objects is not None:
+                self._objects.close()
             self._metadata = self._objects = None
 
     def __enter__(self) -> Store:

@@ -13,25 +13,38 @@ exclude each other as two processes do; a dead process's locks vanish with it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 from collections.abc import Iterator
 from pathlib import Path
+
+from kazeflow.store._fs import NOFOLLOW, link_error
 
 
 class FdLock:
     """A lock held through one open file descriptor: closing it lets go (also when the
     process dies). Subclasses open the file and take the lock on it."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, dir_fd: int | None = None) -> None:
         self.path = path
+        self.dir_fd = dir_fd  # ``path`` is relative to this folder, if given
         self._fd: int | None = None
         #: Whether nobody had taken this lock before the last acquire.
         self.created = False
 
     def acquire(self, blocking: bool = True) -> bool:
-        """Take the lock; without ``blocking``, return False instead of waiting."""
-        fd = self._open()
+        """Take the lock; without ``blocking``, return False instead of waiting.
+
+        Raises:
+            StoreError: the lock file is a symbolic link (never followed).
+        """
+        try:
+            fd = self._open()
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise link_error(self.path, "a lock file") from None
+            raise
         try:
             if not self._lock(fd, blocking):
                 os.close(fd)
@@ -43,7 +56,7 @@ class FdLock:
         return True
 
     def _open(self) -> int:
-        return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        return os.open(self.path, os.O_RDWR | os.O_CREAT | NOFOLLOW, 0o600, dir_fd=self.dir_fd)
 
     def _lock(self, fd: int, blocking: bool) -> bool:
         raise NotImplementedError
@@ -64,13 +77,15 @@ class FileLock(FdLock):
     """One ``flock`` on ``path`` (created if needed), shared or exclusive; ``created``
     tells whether the last acquire created the file."""
 
-    def __init__(self, path: Path, *, exclusive: bool = True) -> None:
-        super().__init__(path)
+    def __init__(self, path: str | Path, *, exclusive: bool = True,
+                 dir_fd: int | None = None) -> None:
+        super().__init__(path, dir_fd)
         self._mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
 
     def _open(self) -> int:
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600,
+                         dir_fd=self.dir_fd)  # O_EXCL: never through a link
             self.created = True
         except FileExistsError:
             fd = super()._open()

@@ -7,7 +7,6 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from kazeflow import _pickling
 from kazeflow.store._locks import flocked
 from kazeflow.store._pins import live_pins
 
@@ -49,10 +48,11 @@ def verify(store: Store) -> VerifyReport:
     """Re-hash every object; report missing, corrupt (then quarantined) and orphaned ones."""
     refs = store.metadata.referenced_versions()
     checked, corrupt, on_disk = 0, [], set()
-    for data_version, path in store.objects.iter_objects():
+    for data_version, _size in store.objects.iter_objects():
         checked += 1
-        with open(path, "rb") as raw:
-            digest = _pickling.file_digest(raw)
+        digest = store.objects.digest(data_version)
+        if digest is None:  # removed meanwhile (a gc)
+            continue
         if digest != data_version:
             store.objects.quarantine(data_version)
             corrupt.append(data_version)
@@ -65,12 +65,12 @@ def verify(store: Store) -> VerifyReport:
 
 
 def gc(store: Store, *, keep_last: int | None = None, older_than: float | None = None,
-       dry_run: bool = False, temp_grace_seconds: float = 60.0) -> GcReport:
+       dry_run: bool = False) -> GcReport:
     """Delete old records, then the objects nothing refers to any more (see Store.gc)."""
     meta, objs = store.metadata, store.objects
     horizon = None if older_than is None else time.time() - older_than
     with flocked(store.gc_lock_path, exclusive=True):
-        before = {dv: path.stat().st_size for dv, path in objs.iter_objects()}
+        before = dict(objs.iter_objects())
         expired = meta.expired(keep_last, horizon)
         refs = meta.referenced_versions(excluding=expired)
         pinned = live_pins(store.root / "pins")  # what running runs rely on
@@ -81,9 +81,7 @@ def gc(store: Store, *, keep_last: int | None = None, older_than: float | None =
             return report
         meta.delete_materializations(expired)  # metadata first: a crash leaves orphans only
         for dv in doomed:
-            objs.path(dv).unlink(missing_ok=True)
-        temps = objs.remove_stale_temps(temp_grace_seconds)
-        for shard in objs.root.iterdir():
-            if shard.is_dir() and not any(shard.iterdir()):
-                shard.rmdir()
+            objs.delete(dv)
+        temps = objs.remove_stale_temps()
+        objs.remove_empty_shards()
     return dataclasses.replace(report, temp_files_removed=temps)

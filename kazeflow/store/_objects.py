@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import fcntl
+import functools
 import io
 import itertools
 import logging
 import os
 import secrets
+import stat
 import sys
 import threading
 import time
@@ -25,6 +28,7 @@ from kazeflow.errors import (
     StoreError,
     UnpicklableResultError,
 )
+from kazeflow.store._fs import NOFOLLOW, check_data_version, is_data_version, open_dir
 from kazeflow.store._locks import try_lock_fd
 
 log = logging.getLogger("kazeflow")
@@ -33,25 +37,88 @@ TEMP_SUFFIX = ".partial"
 
 
 class ObjectStore:
-    """Immutable pickled objects under ``root``, written atomically, verified on read."""
+    """Immutable pickled objects under ``root``, written atomically, verified on read.
+
+    Shard folders (``ab/``) are opened once per process, never through a link (see
+    ``_fs``), and every object is reached relative to its shard's descriptor.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self._prefix = f"{root}{os.sep}"
         self.quarantine_dir = root.parent / "quarantine"
+        self._root_fd: int | None = None
+        self._shards: dict[str, int] = {}
+        self._opening = threading.Lock()
 
     def path(self, data_version: str) -> Path:
         """Where the object ``data_version`` lives (whether or not it exists)."""
-        return Path(self._file(data_version))
+        check_data_version(data_version)
+        return Path(f"{self._prefix}{data_version[:2]}{os.sep}{data_version[2:]}")
 
-    def _file(self, data_version: str) -> str:
-        """:meth:`path` as a plain string: the hot paths below run once per asset, and
-        building a ``Path`` costs more than the stat that follows."""
-        return f"{self._prefix}{data_version[:2]}{os.sep}{data_version[2:]}"
+    def _root(self) -> int:
+        if self._root_fd is None:
+            with self._opening:
+                if self._root_fd is None:
+                    self._root_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+        return self._root_fd
+
+    def _shard(self, shard: str, create: bool = False) -> int | None:
+        """The descriptor of the shard folder ``shard`` (None if it does not exist)."""
+        fd = self._shards.get(shard)
+        if fd is None:
+            root = self._root()
+            with self._opening:
+                fd = self._shards.get(shard)
+                if fd is None:
+                    fd = open_dir(shard, create=create, dir_fd=root,
+                                  shown=self._prefix + shard)
+                    if fd is not None:
+                        self._shards[shard] = fd
+        return fd
+
+    def _forget_removed(self, shard: str, fd: int) -> bool:
+        """Whether the shard folder behind ``fd`` was removed (by a gc); then it is
+        opened anew next time."""
+        if os.fstat(fd).st_nlink:
+            return False
+        with self._opening:
+            if self._shards.get(shard) == fd:
+                del self._shards[shard]
+                os.close(fd)
+        return True
+
+    def _at(self, data_version: str, call: Callable[[str, int], Any],
+            create: bool = False) -> Any:
+        """``call(name, shard_fd)`` for the object ``data_version``, once more if its
+        shard folder was removed meanwhile; FileNotFoundError when it has none."""
+        check_data_version(data_version)
+        shard, name = data_version[:2], data_version[2:]
+        while True:
+            fd = self._shard(shard, create)
+            if fd is None:
+                raise FileNotFoundError(errno.ENOENT, "no such shard", shard)
+            try:
+                return call(name, fd)
+            except FileNotFoundError:
+                if not self._forget_removed(shard, fd):
+                    raise
+
+    def _size(self, data_version: str) -> int | None:
+        """The size of the object ``data_version``; None if there is no such file."""
+        try:
+            info = self._at(data_version, _lstat)
+        except FileNotFoundError:
+            return None
+        return info.st_size if stat.S_ISREG(info.st_mode) else None
 
     def has(self, data_version: str, size: int) -> bool:
-        """Whether the object exists with its recorded size: a stat, never a re-hash."""
-        return _size(self._file(data_version)) == size
+        """Whether the object exists with its recorded size: a stat, never a re-hash.
+
+        Raises:
+            StoreError: ``data_version`` is not one (a damaged or edited record).
+        """
+        return self._size(data_version) == size
 
     def put(self, value: Any) -> tuple[str, int]:
         """Pickle ``value`` durably; return its data version and size (write + commit)."""
@@ -116,25 +183,19 @@ class ObjectStore:
             for item in pending:
                 if item.temp is None:  # already stored (checked again just above)
                     continue
-                final = self._file(item.data_version)
-                if _size(final) == item.size:
+                if self._size(item.data_version) == item.size:
                     os.unlink(item.temp)
-                else:
-                    folder = os.path.dirname(final)
-                    try:
-                        os.replace(item.temp, final)
-                    except FileNotFoundError:  # first object of this objects/ab folder
-                        with contextlib.suppress(FileExistsError):
-                            os.mkdir(folder, mode=0o700)
-                        os.replace(item.temp, final)
-                    folders.add(folder)
+                else:  # into the shard folder (created if needed), never through a link
+                    folders.add(self._at(item.data_version,
+                                         functools.partial(_move_into, item.temp),
+                                         create=True))
             if not durable:
                 pass
             elif group:
                 _syncfs(self.root)  # type: ignore[misc]
             else:
                 for folder in folders:
-                    _fsync_dir(folder)
+                    os.fsync(folder)
         except OSError as exc:
             self.discard(pending)
             raise _write_error(self.root, exc) from exc
@@ -154,8 +215,7 @@ class ObjectStore:
         """``item``, kept in memory, written to a locked temp file (``is_new``: whether
         no object had its bytes, if that changed since it was written)."""
         assert item.data is not None
-        temp = f"{self._prefix}{_temp_name()}"
-        raw = _open_locked(temp)
+        temp, raw = self.create_temp()
         try:
             raw.write(item.data)
             raw.flush()
@@ -181,15 +241,13 @@ class ObjectStore:
             ObjectNotFoundError: the object is not in the store.
             IntegrityError: its bytes do not match its hash (it is quarantined first).
         """
-        path = self.path(data_version)
         try:
-            raw = open(path, "rb")
+            with self._open(data_version) as raw:
+                read = _pickling.read_object(raw)
         except FileNotFoundError:
             raise ObjectNotFoundError(
                 f"object {data_version[:12]}… is missing from {self.root}; run the flow to "
-                "materialize it again", path=path) from None
-        with raw:
-            read = _pickling.read_object(raw)
+                "materialize it again", path=self.path(data_version)) from None
         if read.digest != data_version:
             moved = self.quarantine(data_version)
             raise IntegrityError(
@@ -198,43 +256,139 @@ class ObjectStore:
                 "again", data_version=data_version, path=moved)
         return _pickling.load(read)
 
-    def remove_stale_temps(self, grace_seconds: float = 60.0) -> int:
-        """Delete temp files of crashed writers; return how many.
+    def digest(self, data_version: str) -> str | None:
+        """The SHA-256 of the object's bytes (a link or other non-file: ``""``); None
+        if it is not there."""
+        try:
+            with self._open(data_version) as raw:
+                return _pickling.file_digest(raw)
+        except FileNotFoundError:
+            return None
 
-        A temp file is stale when no process holds its lock (its writer died) and it is
-        older than ``grace_seconds`` (its writer cannot be between create and lock).
+    def _open(self, data_version: str) -> BinaryIO:
+        """The object file, open for reading; a link in its place reads as no bytes, so
+        that it never matches (it is not followed).
+
+        Raises:
+            FileNotFoundError: there is no such object.
+        """
+        try:
+            fd = self._at(data_version, lambda name, shard: os.open(
+                name, os.O_RDONLY | NOFOLLOW, dir_fd=shard))
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            return io.BytesIO()
+        return open(fd, "rb")
+
+    def create_temp(self) -> tuple[str, BinaryIO]:
+        """Create a temp file in the store, locked while its writer lives: a cleaner
+        that finds it unlocked removes it at once (see :meth:`remove_stale_temps`)."""
+        while True:
+            temp = f"{self._prefix}{_temp_name()}"
+            fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                if os.fstat(fd).st_nlink:  # else a cleaner removed it before our lock
+                    # Written through a BufferedWriter ("w+b" would seek at every flush),
+                    # on a descriptor that the hashing thread may also read (os.preadv);
+                    # buffering given: no isatty().
+                    return temp, open(fd, "wb", buffering=io.DEFAULT_BUFFER_SIZE)
+            except BaseException:
+                os.close(fd)
+                raise
+            os.close(fd)
+
+    def remove_stale_temps(self) -> int:
+        """Delete the temp files of dead writers; return how many.
+
+        A writer holds its temp file's lock from creating it to committing it (a crash
+        lets go), and checks that the file is still there once it holds the lock, so a
+        temp file nobody holds is a dead writer's, whatever its age.
         """
         removed = 0
-        horizon = time.time() - grace_seconds
-        for temp in self.root.glob(f"*{TEMP_SUFFIX}"):
+        root = self._root()
+        with os.scandir(root) as entries:
+            names = [e.name for e in entries if e.name.endswith(TEMP_SUFFIX)
+                     and e.is_file(follow_symlinks=False)]
+        for name in names:
             try:
-                fd = os.open(temp, os.O_RDONLY)
-            except FileNotFoundError:
+                fd = os.open(name, os.O_RDONLY | NOFOLLOW, dir_fd=root)
+            except OSError:  # gone meanwhile, or a link put there since
                 continue
             try:
-                if os.fstat(fd).st_mtime <= horizon and try_lock_fd(fd):
-                    temp.unlink(missing_ok=True)
-                    removed += 1
+                if try_lock_fd(fd):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(name, dir_fd=root)
+                        removed += 1
             finally:
                 os.close(fd)
         return removed
 
-    def iter_objects(self) -> Iterator[tuple[str, Path]]:
-        """Every stored object as (data version, path); temp files are never objects."""
-        for shard in sorted(self.root.iterdir()):
-            if shard.is_dir() and len(shard.name) == 2:
-                for path in sorted(shard.iterdir()):
-                    if len(path.name) == 62 and not path.name.endswith(TEMP_SUFFIX):
-                        yield shard.name + path.name, path
+    def iter_objects(self) -> Iterator[tuple[str, int]]:
+        """Every stored object as (data version, size), in order; temp files and links
+        are never objects."""
+        with os.scandir(self._root()) as entries:
+            shards = sorted(e.name for e in entries
+                            if len(e.name) == 2 and e.is_dir(follow_symlinks=False))
+        for shard in shards:
+            fd = self._shard(shard)
+            if fd is None:  # removed meanwhile
+                continue
+            with os.scandir(fd) as entries:
+                found = sorted((e.name, e.stat(follow_symlinks=False).st_size)
+                               for e in entries if e.is_file(follow_symlinks=False)
+                               and is_data_version(shard + e.name))
+            for name, size in found:
+                yield shard + name, size
+
+    def delete(self, data_version: str) -> None:
+        """Remove an object (gc); a missing one is no error."""
+        with contextlib.suppress(FileNotFoundError):
+            self._at(data_version, lambda name, fd: os.unlink(name, dir_fd=fd))
+
+    def remove_empty_shards(self) -> None:
+        """Remove shard folders that hold nothing (gc)."""
+        root = self._root()
+        with os.scandir(root) as entries:
+            shards = [e.name for e in entries
+                      if len(e.name) == 2 and e.is_dir(follow_symlinks=False)]
+        for shard in shards:
+            try:
+                os.rmdir(shard, dir_fd=root)
+            except OSError:  # not empty
+                continue
+            with self._opening:
+                fd = self._shards.pop(shard, None)
+            if fd is not None:
+                os.close(fd)
 
     def quarantine(self, data_version: str) -> Path:
         """Move a corrupt object aside so that it counts as missing from now on."""
-        self.quarantine_dir.mkdir(mode=0o700, exist_ok=True)
-        target = self.quarantine_dir / f"{data_version}.{int(time.time())}"
-        with contextlib.suppress(FileNotFoundError):
-            os.replace(self.path(data_version), target)
-        log.warning("quarantined corrupt object %s to %s", data_version[:12], target)
-        return target
+        target = f"{data_version}.{int(time.time())}"
+        folder = open_dir(self.quarantine_dir, create=True)
+        assert folder is not None
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                self._at(data_version, lambda name, fd: os.replace(
+                    name, target, src_dir_fd=fd, dst_dir_fd=folder))
+        finally:
+            os.close(folder)
+        moved = self.quarantine_dir / target
+        log.warning("quarantined corrupt object %s to %s", data_version[:12], moved)
+        return moved
+
+    def close(self) -> None:
+        """Close the folders' descriptors (they are opened again on next use)."""
+        with self._opening:
+            fds = [*self._shards.values(), *([] if self._root_fd is None else [self._root_fd])]
+            self._shards, self._root_fd = {}, None
+        for fd in fds:
+            os.close(fd)
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
 
 
 @dataclass(frozen=True)
@@ -261,7 +415,7 @@ class ObjectWrite:
 
     def __init__(self, store: ObjectStore, value: Any) -> None:
         self._store = store
-        self._temp = f"{store._prefix}{_temp_name()}"
+        self._temp: str | None = None
         self._raw: BinaryIO | None = None
         self._lock = threading.Lock()
         self._result: PendingObject | BaseException | None = None
@@ -281,7 +435,7 @@ class ObjectWrite:
         self.finished_at = 0.0
 
     def _open_temp(self) -> BinaryIO:
-        self._raw = _open_locked(self._temp)
+        self._temp, self._raw = self._store.create_temp()
         return self._raw
 
     def finish(self) -> PendingObject:
@@ -300,12 +454,12 @@ class ObjectWrite:
     def _finish(self) -> PendingObject:
         try:
             data_version, size, data = self._dump.finish()
-            stored = _size(self._store._file(data_version))
+            stored = self._store._size(data_version)
             self.finished_at = self._dump.finished_at
             if data is not None:
                 kept = PendingObject(data_version, size, None, None, stored is None, data)
                 return kept if stored == size else self._store._to_temp(kept)
-            assert self._raw is not None
+            assert self._raw is not None and self._temp is not None
             return PendingObject(data_version, size, self._temp, self._raw,
                                  is_new=stored is None)
         except BaseException as exc:
@@ -324,7 +478,8 @@ class ObjectWrite:
         StoreError)."""
         if self._raw is not None:
             self._raw.close()
-        _remove(self._temp)
+        if self._temp is not None:
+            _remove(self._temp)
         if isinstance(exc, OSError):
             raise _write_error(self._store.root, exc) from exc
         raise exc
@@ -340,30 +495,19 @@ def _temp_name() -> str:
             f"{TEMP_SUFFIX}")
 
 
-def _open_locked(temp: str) -> BinaryIO:
-    """Create a temp file, locked while its writer lives (cleaners keep off)."""
-    # Written through a BufferedWriter ("w+b" would seek at every flush), on a descriptor
-    # that the hashing thread may also read (os.preadv); buffering given: no isatty().
-    raw = open(os.open(temp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o666), "wb",
-               buffering=io.DEFAULT_BUFFER_SIZE)
-    try:
-        fcntl.flock(raw.fileno(), fcntl.LOCK_EX)
-    except BaseException:
-        raw.close()
-        raise
-    return raw
-
-
 def _write_error(root: Path, exc: OSError) -> StoreError:
     return StoreError(f"cannot write an object into {root}: {exc}; free some disk space or "
                       "make the store writable", path=root)
 
 
-def _size(path: str) -> int | None:
-    try:
-        return os.stat(path).st_size
-    except OSError:
-        return None
+def _move_into(temp: str, name: str, shard: int) -> int:
+    """Rename ``temp`` to ``name`` in the folder ``shard``; gives ``shard``."""
+    os.replace(temp, name, dst_dir_fd=shard)
+    return shard
+
+
+def _lstat(name: str, shard: int) -> os.stat_result:
+    return os.stat(name, dir_fd=shard, follow_symlinks=False)
 
 
 def _load_syncfs() -> Callable[[Path], None] | None:
@@ -389,14 +533,6 @@ def _load_syncfs() -> Callable[[Path], None] | None:
 
 
 _syncfs = _load_syncfs()
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _remove(path: str) -> None:

@@ -9,12 +9,15 @@ pin or the run sees the object gone (and materializes it again).
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
+from kazeflow.store._fs import NOFOLLOW, open_dir
 from kazeflow.store._locks import FileLock, try_lock_fd
 
 SUFFIX = ".pin"
@@ -24,16 +27,33 @@ class RunPins:
     """The pin file of one run: open it, add data versions, close it at the end."""
 
     def __init__(self, folder: Path, run_id: str) -> None:
-        self.path = folder / f"{run_id}{SUFFIX}"
-        self._lock = FileLock(self.path)
+        self.folder = folder
+        self.name = f"{run_id}{SUFFIX}"
+        self._folder_fd: int | None = None
+        self._lock: FileLock | None = None
         self._file: TextIO | None = None
         self.pinned: set[str] = set()
         self._adding = threading.Lock()  # a run's batch may flush in a timer thread
 
+    @property
+    def path(self) -> Path:
+        return self.folder / self.name
+
     def open(self) -> None:
-        self.path.parent.mkdir(mode=0o700, exist_ok=True)
-        self._lock.acquire()
-        self._file = open(self.path, "a")  # noqa: SIM115 - closed by close()
+        """Create the pin file, locked while the run lives.
+
+        Raises:
+            StoreError: ``pins/`` or the pin file is a symbolic link (never followed).
+        """
+        self._folder_fd = open_dir(self.folder, create=True)
+        self._lock = FileLock(self.name, dir_fd=self._folder_fd)
+        try:
+            self._lock.acquire()
+            self._file = open(os.open(self.name, os.O_WRONLY | os.O_APPEND | NOFOLLOW,  # noqa: SIM115
+                                      dir_fd=self._folder_fd), "a")  # closed by seal()
+        except BaseException:
+            self.close()
+            raise
 
     def add(self, data_versions: Iterable[str]) -> None:
         """Pin data versions (visible to gc at once; a crash unpins them with the run)."""
@@ -52,28 +72,53 @@ class RunPins:
 
     def close(self) -> None:
         """Unpin everything: nothing of the run will be loaded any more."""
-        if self._lock.held:
-            self.seal()
-            self.path.unlink(missing_ok=True)
+        self.seal()
+        if self._lock is not None and self._lock.held:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.name, dir_fd=self._folder_fd)
             self._lock.release()
+        if self._folder_fd is not None:
+            os.close(self._folder_fd)
+            self._folder_fd = None
 
 
 def live_pins(folder: Path) -> set[str]:
-    """Data versions pinned by live runs; pin files of dead runs are removed."""
+    """Data versions pinned by live runs; pin files of dead runs are removed.
+
+    Raises:
+        StoreError: ``folder`` is a symbolic link (never followed).
+    """
     pinned: set[str] = set()
-    if not folder.is_dir():
+    fd = open_dir(folder, create=False)
+    if fd is None:
         return pinned
-    for path in folder.glob(f"*{SUFFIX}"):
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except FileNotFoundError:
-            continue
-        try:
-            if try_lock_fd(fd):  # nobody holds it: its run is over or dead
-                path.unlink(missing_ok=True)
-                continue
-            with os.fdopen(os.dup(fd)) as text:
-                pinned.update(line.strip() for line in text if line.endswith("\n"))
-        finally:
-            os.close(fd)
+    try:
+        for name in os.listdir(fd):
+            if name.endswith(SUFFIX):
+                _read_pins(fd, name, pinned)
+    finally:
+        os.close(fd)
     return pinned
+
+
+def _read_pins(folder: int, name: str, pinned: set[str]) -> None:
+    """Add the pins of the file ``name`` to ``pinned`` if its run lives, else remove it
+    (a link in its place is removed, never followed)."""
+    try:
+        fd = os.open(name, os.O_RDONLY | NOFOLLOW, dir_fd=folder)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            os.unlink(name, dir_fd=folder)
+            return
+        raise
+    try:
+        if try_lock_fd(fd):  # nobody holds it: its run is over or dead
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name, dir_fd=folder)
+            return
+        with os.fdopen(os.dup(fd)) as text:
+            pinned.update(line.strip() for line in text if line.endswith("\n"))
+    finally:
+        os.close(fd)
