@@ -242,13 +242,17 @@ class ObjectStore:
             IntegrityError: its bytes do not match its hash (it is quarantined first).
         """
         try:
-            with self._open(data_version) as raw:
-                read = _pickling.read_object(raw)
+            raw = self._open(data_version)
         except FileNotFoundError:
             raise ObjectNotFoundError(
                 f"object {data_version[:12]}… is missing from {self.root}; run the flow to "
                 "materialize it again", path=self.path(data_version)) from None
-        if read.digest != data_version:
+        if raw is None:
+            read = None
+        else:
+            with raw:
+                read = _pickling.read_object(raw)
+        if read is None or read.digest != data_version:
             moved = self.quarantine(data_version)
             raise IntegrityError(
                 f"object {data_version[:12]}… is corrupt (its bytes do not hash to its "
@@ -257,17 +261,20 @@ class ObjectStore:
         return _pickling.load(read)
 
     def digest(self, data_version: str) -> str | None:
-        """The SHA-256 of the object's bytes (a link or other non-file: ``""``); None
-        if it is not there."""
+        """The SHA-256 of the object's bytes (a link in its place: ``""``); None if it
+        is not there."""
         try:
-            with self._open(data_version) as raw:
-                return _pickling.file_digest(raw)
+            raw = self._open(data_version)
         except FileNotFoundError:
             return None
+        if raw is None:
+            return ""
+        with raw:
+            return _pickling.file_digest(raw)
 
-    def _open(self, data_version: str) -> BinaryIO:
-        """The object file, open for reading; a link in its place reads as no bytes, so
-        that it never matches (it is not followed).
+    def _open(self, data_version: str) -> BinaryIO | None:
+        """The object file, open for reading; None for a link in its place (never
+        followed: not an object).
 
         Raises:
             FileNotFoundError: there is no such object.
@@ -278,7 +285,7 @@ class ObjectStore:
         except OSError as exc:
             if exc.errno != errno.ELOOP:
                 raise
-            return io.BytesIO()
+            return None
         return open(fd, "rb")
 
     def create_temp(self) -> tuple[str, BinaryIO]:
