@@ -161,7 +161,7 @@ class ScheduledRun:
         failed = {n: self.failed[n] for n in sorted(self.failed, key=by_plan)}
         skipped = {n: self.skipped[n] for n in sorted(self.skipped, key=by_plan)}
         result = RunResult(
-            self.run_id, self.versions, self.store.objects.load,
+            self.run_id, self.versions, _ResultLoader(self.store, self.plan, self.prepared),
             self.values, materialized=materialized, reused=reused,
             failed=failed, skipped=skipped, duration=time.time() - started,
             order=tuple(a.name for a in self.plan),
@@ -250,6 +250,10 @@ class ScheduledRun:
             if decision.state == FRESH and not self._pinned_in_store(decision.reuse):
                 decision = self.evaluator.decide(inputs)  # gc removed it before the pin
             if decision.state != FRESH:
+                if decision.reasons and decision.reasons[0].kind == "object_missing":
+                    log.warning("asset %r: its stored object %s… is missing, truncated or "
+                                "quarantined; materializing it again", item.name,
+                                str(decision.reasons[0].details.get("data_version"))[:12])
                 if self.verbose:
                     log.debug("materializing %r: %s", item.name,
                               "; ".join(map(str, decision.reasons)),
@@ -633,6 +637,30 @@ class _Unfinished:
     def abandon(self) -> None:
         assert self.outcome.writing is not None
         self.outcome.writing.abandon()
+
+
+class _ResultLoader:
+    """Loads the value of a reused asset when a :class:`RunResult` is first read. An
+    object found missing or corrupt then (the run decided on a stat) is materialized
+    again, with a warning, by a run of the asset and its upstreams with the code and
+    config of the run that made the result."""
+
+    def __init__(self, store: Store, plan: Sequence[Asset],
+                 prepared: Mapping[str, PreparedAsset]) -> None:
+        self.store, self.plan, self.prepared = store, plan, prepared
+
+    def __call__(self, name: str, data_version: str) -> Any:
+        try:
+            return self.store.objects.load(data_version)
+        except (IntegrityError, ObjectNotFoundError) as exc:
+            log.warning("asset %r: %s; materializing it again", name, exc)
+        wanted = {name}
+        for item in reversed(self.plan):
+            if item.name in wanted:
+                wanted.update(item.deps)
+        plan = [item for item in self.plan if item.name in wanted]
+        return ScheduledRun(self.store, plan, {n: self.prepared[n] for n in wanted},
+                            ()).execute()[name]
 
 
 def _failure_message(failed: Mapping[str, str], skipped: Mapping[str, str]) -> str:

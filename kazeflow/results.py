@@ -113,16 +113,18 @@ class AssetStatus:
 class RunResult(Mapping[str, Any]):
     """Asset name → value for every planned asset that has one after the run.
 
-    Values of reused assets are loaded (and verified) only when first read; until they all
+    Values of reused assets are loaded (and verified) only when first read; one whose object
+    turns out corrupt or missing then is materialized again, with a warning. Until they all
     are, or the result is garbage-collected, gc keeps their objects (``on_release`` is
     called then).
 
     Args:
         stored: asset name → data version, for every asset with a value; those not in
-            ``values`` are loaded by ``load(data_version)`` when first read.
+            ``values`` are loaded by ``load(asset_name, data_version)`` when first read.
     """
 
-    def __init__(self, run_id: str, stored: Mapping[str, str], load: Callable[[str], Any],
+    def __init__(self, run_id: str, stored: Mapping[str, str],
+                 load: Callable[[str, str], Any],
                  values: Mapping[str, Any], *, materialized: tuple[str, ...],
                  reused: tuple[str, ...], failed: Mapping[str, str],
                  skipped: Mapping[str, str], duration: float,
@@ -153,7 +155,7 @@ class RunResult(Mapping[str, Any]):
                 why = self.failed.get(name) or self.skipped.get(name)
                 raise KeyError(f"{name!r} has no value in this run" + (f": {why}" if why
                                                                          else ""))
-            self._values[name] = self._load(self._stored[name])
+            self._values[name] = self._load(name, self._stored[name])
             del self._stored[name]
             if not self._stored:
                 self._release_pins()
