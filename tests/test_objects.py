@@ -267,3 +267,25 @@ def test_a_run_that_remakes_a_truncated_or_deleted_object_warns(store, caplog, d
     assert "is missing, truncated or quarantined; materializing it again" in caplog.text
     assert path.stat().st_size == flow.history("value")[0].size  # repaired, not kept short
     assert store.verify().ok
+
+
+def test_objects_and_temp_files_are_owner_only_under_umask_022(tmp_path):
+    root = tmp_path / "store"
+    root.mkdir(mode=0o755)  # a store folder that existed, readable by others
+    old = os.umask(0o022)
+    try:
+        @asset
+        def big():
+            return b"x" * (1 << 20)  # a file-backed temp, then an object
+
+        flow = Flow(["big"], store=root)
+        flow.run()
+        temp, raw = flow.store.objects.create_temp()
+        raw.close()
+    finally:
+        os.umask(old)
+    path = flow.store.objects.path(flow.history("big")[0].data_version)
+    assert os.stat(temp).st_mode & 0o777 == 0o600
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert path.parent.stat().st_mode & 0o777 == 0o700
+    assert (root / "objects").stat().st_mode & 0o777 == 0o700
