@@ -14,6 +14,8 @@ from kazeflow.errors import DefinitionError, DuplicateAssetError
 
 #: Parameter names that receive something other than an upstream value.
 RESERVED_PARAMETERS = frozenset({"config", "context"})
+#: The longest asset name the metadata database holds (its ``asset_name`` column).
+MAX_NAME_LENGTH = 255
 
 
 @dataclass(frozen=True, eq=False)
@@ -214,6 +216,16 @@ def _check_name(asset_name: object, func: Callable[..., Any]) -> None:
         raise DefinitionError(
             f"asset name {asset_name!r} (from {func.__module__}.{func.__qualname__}) must be "
             f"a valid Python identifier, so that downstream parameters can name it{hint}")
+    where = f"asset name {asset_name!r} (from {func.__module__}.{func.__qualname__})"
+    if asset_name in RESERVED_PARAMETERS:
+        raise DefinitionError(
+            f"{where} is reserved: a parameter named {asset_name!r} receives kazeflow's "
+            f"{asset_name} object, never an upstream value; rename the asset "
+            f"(@asset(name='{asset_name}_data') or another name)")
+    if len(asset_name) > MAX_NAME_LENGTH:
+        raise DefinitionError(
+            f"{where[:80]}… is {len(asset_name)} characters long; the store holds names of "
+            f"at most {MAX_NAME_LENGTH}: choose a shorter name (@asset(name=...))")
 
 
 def _dep_name(dep: object, where: str) -> str:

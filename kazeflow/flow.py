@@ -196,11 +196,12 @@ class Flow:
             return set()
         if isinstance(force, str):
             force = [force]
+        if not isinstance(force, Iterable) or not all(isinstance(n, str) for n in force):
+            raise DefinitionError(f"force= takes True, False or a list of asset names; got "
+                                  f"{force!r}")
         unknown = [n for n in force if n not in self.asset_names]
         if unknown:
             raise graph.unknown_asset(unknown[0], self.asset_names, "force= names an ")
-        if not all(isinstance(n, str) for n in force):
-            raise DefinitionError(f"force= takes True, False or a list of names; got {force!r}")
         return set(force)
 
 

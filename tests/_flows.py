@@ -422,6 +422,7 @@ def targets(labels: list[str]) -> list[str]:
 def _resolve_codes(names: dict[str, str]) -> dict[Any, str]:
     """Code object → kind for every dotted function name that exists."""
     import importlib
+    import inspect
 
     codes = {}
     for dotted, kind in names.items():
@@ -434,7 +435,7 @@ def _resolve_codes(names: dict[str, str]) -> dict[Any, str]:
             try:
                 for attr in parts[cut:]:
                     obj = getattr(obj, attr)
-                codes[obj.__code__] = kind
+                codes[inspect.unwrap(obj).__code__] = kind  # a decorated method's own
             except AttributeError:
                 pass
             break

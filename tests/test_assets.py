@@ -113,3 +113,21 @@ def test_star_args_are_refused():
         @asset
         def star(*parts):
             return 1
+
+
+@pytest.mark.parametrize("reserved", ["config", "context"])
+def test_an_asset_named_like_an_injected_parameter_is_rejected(reserved):
+    def fn():
+        return 1
+
+    with pytest.raises(DefinitionError, match=f"'{reserved}'.*reserved.*rename"):
+        asset(name=reserved)(fn)
+
+
+def test_an_asset_name_longer_than_the_store_holds_is_rejected():
+    def fn():
+        return 1
+
+    asset(name="a" * 255)(fn)
+    with pytest.raises(DefinitionError, match="256 characters long.*at most 255"):
+        asset(name="b" * 256)(fn)

@@ -160,7 +160,14 @@ class Store:
 
         Raises:
             ObjectNotFoundError: none matches, or a prefix matches several.
+            KazeflowError: ``version`` is none of these.
         """
+        if not (version is None or (isinstance(version, int) and not isinstance(version, bool))
+                or (isinstance(version, str) and version)):
+            raise KazeflowError(
+                f"version={version!r}: give None (the newest), a data version or a unique "
+                "prefix of one (a non-empty string), or a record id (an int); see "
+                f"history({asset_name!r})")
         return self.metadata.find_version(asset_name, version)
 
     def load(self, asset_name: str, version: str | int | None = None) -> Any:

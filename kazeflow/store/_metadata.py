@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
 import sqlite3
 import time
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     Connection,
@@ -21,7 +22,8 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -83,6 +85,11 @@ def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
+def _printable(text: str | None) -> str | None:
+    """``text`` with NUL bytes spelt out: PostgreSQL text cannot hold them."""
+    return text.replace("\x00", "\\x00") if text and "\x00" in text else text
+
+
 def _decode(text: str | None) -> Any:
     return {} if not text or text == "{}" else json.loads(text)
 
@@ -142,26 +149,77 @@ _FINISH_RUN = text(
     " error = :error WHERE run_id = :run_id")
 
 
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+_WRITERS = {"start_run", "finish_run", "record", "delete_materializations"}
+
+
+def _guarded(method: _Method) -> _Method:
+    """``method`` of MetadataStore, raising StoreError for what the database, its driver
+    or a damaged row gives (one place for every public method)."""
+    doing = "write" if method.__name__ in _WRITERS else "read"
+
+    @functools.wraps(method)
+    def guarded(self: MetadataStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except self._driver_errors as exc:
+            raise self._error(exc, doing) from exc
+
+    return guarded  # type: ignore[return-value]
+
+
+
+
+def _shown(url: Any) -> str:
+    """A database URL with its password hidden (as given when it does not parse)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return repr(url)
+
+
 class MetadataStore:
     """Reads and writes the metadata database behind one SQLAlchemy engine."""
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine = create_metadata_engine(url)
+        try:
+            self.engine = create_metadata_engine(url)
+        except (ArgumentError, ImportError) as exc:
+            raise StoreError(
+                f"cannot use the metadata database URL {_shown(url)}: {exc}; give a "
+                "SQLAlchemy URL such as sqlite:////path/kazeflow.db or "
+                "postgresql+psycopg://user@host/db (pip install 'kazeflow[postgres]')",
+                path=url) from None
+        dbapi = self.engine.dialect.loaded_dbapi
+        #: What the driver raises from the raw cursor (see _read), besides SQLAlchemy's.
+        self._driver_errors: tuple[type[BaseException], ...] = (
+            DBAPIError, json.JSONDecodeError, getattr(dbapi, "Error", DBAPIError))
         self._compiled: dict[str, SQLCompiler] = {}  # hot read queries, see _read
         try:
             _migrate.ensure_schema(self.engine)
-        except DBAPIError as exc:
+        except self._driver_errors as exc:
             self.engine.dispose()
-            damaged = any(w in str(exc.orig) for w in ("not a database", "malformed"))
-            hint = ("if it is a damaged SQLite file, move it aside and run again (objects "
-                    "are kept)") if damaged else "check the URL, the server and permissions"
-            raise StoreError(f"cannot open the metadata database "
-                             f"{self.engine.url.render_as_string(hide_password=True)}: "
-                             f"{exc.orig}; {hint}", path=url) from None
+            raise self._error(exc, "open") from None
         except BaseException:
             self.engine.dispose()
             raise
+
+    def _error(self, exc: BaseException, doing: str) -> StoreError:
+        """``exc`` of the database or driver as a StoreError naming the database and the
+        fix."""
+        cause = getattr(exc, "orig", None) or exc
+        text = str(cause)
+        if "full" in text:
+            hint = "free some disk space and run again"
+        elif isinstance(cause, ValueError) or any(
+                w in text for w in ("not a database", "malformed", "corrupt")):
+            hint = ("the database is damaged: restore it from a backup, or move it aside "
+                    "and run again to start a new history (objects are kept)")
+        else:
+            hint = "check the URL, the server and permissions"
+        return StoreError(f"cannot {doing} the metadata database "
+                          f"{_shown(self.engine.url)}: {text}; {hint}", path=self.url)
 
     def close(self) -> None:
         """Release every pooled connection."""
@@ -171,6 +229,7 @@ class MetadataStore:
         return self.engine.connect().execution_options(kazeflow_begin="IMMEDIATE")
 
     # ---------------------------------------------------------------- runs
+    @_guarded
     def start_run(self, run_id: str, *, selection: Sequence[str], pid: int,
                   hostname: str) -> float:
         started = time.time()
@@ -180,14 +239,16 @@ class MetadataStore:
                 "selection": _json(list(selection))})
         return started
 
+    @_guarded
     def finish_run(self, run_id: str, *, status: str, n_materialized: int, n_reused: int,
                    n_failed: int, error: str | None = None) -> None:
         with self._write() as conn, conn.begin():
             conn.execute(_FINISH_RUN, {
                 "run_id": run_id, "status": status, "ended_at": time.time(),
                 "n_materialized": n_materialized, "n_reused": n_reused,
-                "n_failed": n_failed, "error": error})
+                "n_failed": n_failed, "error": _printable(error)})
 
+    @_guarded
     def runs(self, limit: int | None = None) -> list[Run]:
         query = select(runs).order_by(runs.c.started_at.desc(), runs.c.run_id).limit(limit)
         with self.engine.connect() as conn:
@@ -201,6 +262,7 @@ class MetadataStore:
                     for r in conn.execute(query)]
 
     # ---------------------------------------------------------------- materializations
+    @_guarded
     def record(self, rows: Sequence[Mapping[str, Any]],
                new_objects: Iterable[tuple[str, int]] = (),
                code: Mapping[str, Mapping[str, str]] | None = None) -> None:
@@ -213,7 +275,7 @@ class MetadataStore:
                        for dv, size in dict(new_objects).items()]
         code_rows = [{"code_hash": h, "components": _json(dict(c)), "created_at": now}
                      for h, c in (code or {}).items()]
-        rows = [{**row, "config": _json(row["config"]),
+        rows = [{**row, "config": _json(row["config"]), "error": _printable(row["error"]),
                  "upstream_versions": _json(row["upstream_versions"]),
                  "user_metadata": _json(row["user_metadata"]) if row.get("user_metadata")
                  else None} for row in rows]
@@ -223,17 +285,20 @@ class MetadataStore:
             if rows:
                 conn.execute(_INSERT_RECORD, rows)
 
+    @_guarded
     def code_components(self, code_hash: str) -> dict[str, str] | None:
         with self.engine.connect() as conn:
             text = conn.execute(select(code_sources.c.components).where(
                 code_sources.c.code_hash == code_hash)).scalar()
         return json.loads(text) if text is not None else None
 
+    @_guarded
     def latest(self, asset_names: Collection[str]) -> dict[str, Materialization]:
         """The newest successful materialization of each asset that has one."""
         rows = self._newest(asset_names, "latest", _RECORD_COLUMNS)
         return {row[0]: _materialization(row[1:]) for row in rows}
 
+    @_guarded
     def latest_keys(self, asset_names: Collection[str]) -> dict[str, RecordKey]:
         """Like :meth:`latest`, only the columns that reusing a record needs."""
         rows = self._newest(asset_names, "latest_keys", _KEY_COLUMNS)
@@ -260,12 +325,14 @@ class MetadataStore:
             " GROUP BY asset_name)"))
         return [row for row in rows if row[0] in wanted]
 
+    @_guarded
     def by_id(self, record_id: int) -> Materialization | None:
         """One record by id."""
         rows = self._read("by_id", f"SELECT {_RECORD_COLUMNS} FROM materializations AS m"
                                    " WHERE m.id = :id", id=record_id)
         return _materialization(rows[0]) if rows else None
 
+    @_guarded
     def by_cache_key(self, cache_key: str) -> list[Materialization]:
         """Successful materializations with ``cache_key``, newest first."""
         rows = self._read("by_cache_key", (
@@ -297,6 +364,7 @@ class MetadataStore:
         finally:
             connection.close()  # back to the pool
 
+    @_guarded
     def history(self, asset_names: Sequence[str] | None, limit: int | None) -> list[
             Materialization]:
         m = materializations
@@ -306,6 +374,7 @@ class MetadataStore:
         with self.engine.connect() as conn:
             return [_materialization(row) for row in conn.execute(query)]
 
+    @_guarded
     def find_version(self, asset_name: str, version: str | int | None) -> Materialization:
         """One successful materialization: the newest, an id, or a data version (prefix).
 
@@ -335,6 +404,7 @@ class MetadataStore:
 
 
     # ---------------------------------------------------------------- maintenance
+    @_guarded
     def referenced_versions(self, excluding: Collection[int] = ()) -> dict[str, set[str]]:
         """Data version → assets whose successful records (but ``excluding``) point at it."""
         m = materializations
@@ -348,6 +418,7 @@ class MetadataStore:
                     refs.setdefault(data_version, set()).add(asset_name)
         return refs
 
+    @_guarded
     def expired(self, keep_last: int | None, older_than: float | None) -> list[int]:
         """Ids of records that gc may delete: beyond the ``keep_last`` newest of their
         asset, or ended before ``older_than`` (a timestamp). The newest successful record
@@ -371,6 +442,7 @@ class MetadataStore:
                 expired.append(row.id)
         return expired
 
+    @_guarded
     def delete_materializations(self, ids: Sequence[int]) -> None:
         """Delete records, and object rows that no remaining record refers to."""
         m = materializations

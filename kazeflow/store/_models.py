@@ -15,6 +15,8 @@ from sqlalchemy import (
     Text,
 )
 
+from kazeflow.assets import MAX_NAME_LENGTH
+
 metadata = MetaData()
 
 runs = Table(
@@ -37,7 +39,7 @@ materializations = Table(
     "materializations", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("run_id", String(32), ForeignKey("runs.run_id"), nullable=False),
-    Column("asset_name", String(255), nullable=False),
+    Column("asset_name", String(MAX_NAME_LENGTH), nullable=False),
     Column("cache_key", String(64), nullable=False),
     Column("code_hash", String(64), nullable=False),
     Column("config_hash", String(64), nullable=False),

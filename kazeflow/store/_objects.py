@@ -195,7 +195,7 @@ class ObjectStore:
                 _syncfs(self.root)  # type: ignore[misc]
             else:
                 for folder in folders:
-                    os.fsync(folder)
+                    _fsync_dir(folder)
         except OSError as exc:
             self.discard(pending)
             raise _write_error(self.root, exc) from exc
@@ -511,6 +511,11 @@ def _move_into(temp: str, name: str, shard: int) -> int:
     """Rename ``temp`` to ``name`` in the folder ``shard``; gives ``shard``."""
     os.replace(temp, name, dst_dir_fd=shard)
     return shard
+
+
+def _fsync_dir(shard: int) -> None:
+    """Make the renames into the folder ``shard`` durable."""
+    os.fsync(shard)
 
 
 def _lstat(name: str, shard: int) -> os.stat_result:
