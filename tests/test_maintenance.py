@@ -139,3 +139,18 @@ def test_a_result_keeps_its_lazy_values_pinned_until_they_are_read(any_store):
     any_store.gc(keep_last=1)  # the n=1 value is no longer the newest: only a pin keeps it
     assert result["value"].endswith("1") and result["length"] == 101
     assert list(pins.iterdir()) == []  # everything read: unpinned
+
+
+def test_gc_dry_run_deletes_nothing_at_all(any_store):
+    flow = versions_flow(any_store)
+    flow.run()
+    pins = any_store.root / "pins"
+    (pins / "dead-run.pin").write_text("")  # a dead run's pin file: nobody holds its lock
+    dead_temp = any_store.objects.root / "dead.partial"
+    dead_temp.write_bytes(b"half an object")
+    orphan, _ = any_store.objects.put("orphan")
+    before = sorted(p.relative_to(any_store.root) for p in any_store.root.rglob("*"))
+    report = any_store.gc(dry_run=True)
+    assert report.dry_run and report.objects_removed == 1
+    assert sorted(p.relative_to(any_store.root) for p in any_store.root.rglob("*")) == before
+    assert any_store.gc().objects_removed == 1 and not (pins / "dead-run.pin").exists()

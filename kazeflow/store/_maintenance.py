@@ -73,7 +73,8 @@ def gc(store: Store, *, keep_last: int | None = None, older_than: float | None =
         before = dict(objs.iter_objects())
         expired = meta.expired(keep_last, horizon)
         refs = meta.referenced_versions(excluding=expired)
-        pinned = live_pins(store.root / "pins")  # what running runs rely on
+        # what running runs rely on
+        pinned = live_pins(store.root / "pins", remove_dead=not dry_run)
         doomed = [dv for dv in before if dv not in refs and dv not in pinned]
         report = GcReport(len(expired), len(doomed), sum(before.values()),
                           sum(before.values()) - sum(before[dv] for dv in doomed), 0, dry_run)

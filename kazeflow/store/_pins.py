@@ -82,8 +82,9 @@ class RunPins:
             self._folder_fd = None
 
 
-def live_pins(folder: Path) -> set[str]:
-    """Data versions pinned by live runs; pin files of dead runs are removed.
+def live_pins(folder: Path, remove_dead: bool = True) -> set[str]:
+    """Data versions pinned by live runs; pin files of dead runs are removed (unless
+    ``remove_dead`` is False: a dry run).
 
     Raises:
         StoreError: ``folder`` is a symbolic link (never followed).
@@ -95,13 +96,13 @@ def live_pins(folder: Path) -> set[str]:
     try:
         for name in os.listdir(fd):
             if name.endswith(SUFFIX):
-                _read_pins(fd, name, pinned)
+                _read_pins(fd, name, pinned, remove_dead)
     finally:
         os.close(fd)
     return pinned
 
 
-def _read_pins(folder: int, name: str, pinned: set[str]) -> None:
+def _read_pins(folder: int, name: str, pinned: set[str], remove_dead: bool) -> None:
     """Add the pins of the file ``name`` to ``pinned`` if its run lives, else remove it
     (a link in its place is removed, never followed)."""
     try:
@@ -110,11 +111,14 @@ def _read_pins(folder: int, name: str, pinned: set[str]) -> None:
         return
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            os.unlink(name, dir_fd=folder)
+            if remove_dead:
+                os.unlink(name, dir_fd=folder)
             return
         raise
     try:
         if try_lock_fd(fd):  # nobody holds it: its run is over or dead
+            if not remove_dead:
+                return
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(name, dir_fd=folder)
             return
