@@ -160,9 +160,8 @@ def test_default_location_and_kazeflow_home(tmp_path, monkeypatch):
     assert not (tmp_path / ".kazeflow").exists()
 
 
-def test_corrupt_upstream_inside_run_is_rematerialized_with_a_warning(store, caplog):
-    calls = []
-
+def base_and_top(store, calls):
+    """A flow of two assets that note their calls in ``calls``."""
     @asset
     def base():
         calls.append("base")
@@ -173,7 +172,12 @@ def test_corrupt_upstream_inside_run_is_rematerialized_with_a_warning(store, cap
         calls.append("top")
         return sum(base)
 
-    flow = Flow(["top"], store=store)
+    return Flow(["top"], store=store)
+
+
+def test_corrupt_upstream_inside_run_is_rematerialized_with_a_warning(store, caplog):
+    calls = []
+    flow = base_and_top(store, calls)
     flow.run()
     path = store.objects.path(flow.history("base")[0].data_version)
     raw = bytearray(path.read_bytes())
@@ -222,18 +226,7 @@ def test_hashing_in_slices_gives_the_plain_sha256(data):
 
 def test_a_same_size_corrupt_object_is_remade_by_the_run_that_reused_it(store, caplog):
     calls = []
-
-    @asset
-    def base():
-        calls.append("base")
-        return list(range(10))
-
-    @asset
-    def top(base):
-        calls.append("top")
-        return sum(base)
-
-    flow = Flow(["top"], store=store)
+    flow = base_and_top(store, calls)
     flow.run()
     path = store.objects.path(flow.history("top")[0].data_version)
     raw = bytearray(path.read_bytes())
