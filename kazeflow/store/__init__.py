@@ -3,6 +3,7 @@
 Layout of a store folder (default ``./.kazeflow``)::
 
     kazeflow.db        SQLite metadata (unless a database URL is given)
+    folder_id          this folder's identity among those sharing one database
     objects/ab/cdef…   pickled results named by their SHA-256
     quarantine/        objects whose bytes no longer match their name
 """
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kazeflow.errors import KazeflowError, StoreError
-from kazeflow.store import _maintenance
+from kazeflow.store import _folder, _maintenance
 from kazeflow.store._leases import key_lease
 from kazeflow.store._locks import FdLock, FileLock
 from kazeflow.store._maintenance import GcReport, VerifyReport
@@ -96,10 +97,20 @@ class Store:
                 raise StoreError(f"the store folder {self.root} is not writable (a read-only "
                                  "filesystem or missing permissions); choose a writable "
                                  "location or fix its permissions", path=self.root)
-            from kazeflow.store._metadata import MetadataStore
-
             self._objects = ObjectStore(objects_dir)
-            self._metadata = MetadataStore(self.database_url)
+            self._metadata = self._open_metadata()
+
+    def _open_metadata(self) -> MetadataStore:
+        """The metadata database, recording runs under this folder's identity."""
+        from kazeflow.store._metadata import MetadataStore
+
+        try:
+            folder_id = _folder.folder_id(self.root)
+        except OSError as exc:
+            raise StoreError(f"cannot write to the store folder {self.root}: "
+                             f"{exc.strerror}; fix its permissions or choose another "
+                             "location", path=self.root) from exc
+        return MetadataStore(self.database_url, folder_id=folder_id)
 
     @property
     def metadata(self) -> MetadataStore:
@@ -114,6 +125,12 @@ class Store:
         if self._objects is None:
             self._open()
         return self._objects  # type: ignore[return-value]
+
+    @property
+    def folder_id(self) -> str:
+        """This folder's identity, recorded with its runs (folders sharing one database
+        tell their records apart by it)."""
+        return self.metadata.folder_id
 
     @property
     def sources_cache_path(self) -> Path:

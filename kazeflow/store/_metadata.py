@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
 import sqlite3
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -13,11 +11,13 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
+    Select,
     Table,
     TextClause,
     create_engine,
     event,
     insert,
+    or_,
     select,
     text,
 )
@@ -28,6 +28,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from kazeflow.errors import ObjectNotFoundError, StoreError
 from kazeflow.results import Materialization, RecordKey, Run
 from kazeflow.store import _migrate
+from kazeflow.store._liveness import observed_status, process_start
 from kazeflow.store._models import code_sources, materializations, objects, runs
 
 BUSY_TIMEOUT_S = 60.0
@@ -134,8 +135,9 @@ _INSERT_NEW = {table.name: _insert_text(table, skip_existing=True)
 
 #: A run's row, written at its start and its end (text: see ``MetadataStore._read``).
 _START_RUN = text(
-    "INSERT INTO runs (run_id, status, started_at, pid, hostname, selection)"
-    " VALUES (:run_id, 'running', :started_at, :pid, :hostname, :selection)")
+    "INSERT INTO runs (run_id, status, started_at, pid, hostname, selection,"
+    " process_start, folder_id) VALUES (:run_id, 'running', :started_at, :pid, :hostname,"
+    " :selection, :process_start, :folder_id)")
 _FINISH_RUN = text(
     "UPDATE runs SET status = :status, ended_at = :ended_at,"
     " n_materialized = :n_materialized, n_reused = :n_reused, n_failed = :n_failed,"
@@ -143,10 +145,17 @@ _FINISH_RUN = text(
 
 
 class MetadataStore:
-    """Reads and writes the metadata database behind one SQLAlchemy engine."""
+    """Reads and writes the metadata database behind one SQLAlchemy engine.
 
-    def __init__(self, url: str) -> None:
+    Args:
+        url: the database's SQLAlchemy URL.
+        folder_id: the id of the store folder whose runs this records (several folders
+            may share one database; each owns its runs' records and their objects).
+    """
+
+    def __init__(self, url: str, *, folder_id: str) -> None:
         self.url = url
+        self.folder_id = folder_id
         self.engine = create_metadata_engine(url)
         self._compiled: dict[str, SQLCompiler] = {}  # hot read queries, see _read
         try:
@@ -177,7 +186,8 @@ class MetadataStore:
         with self._write() as conn, conn.begin():
             conn.execute(_START_RUN, {
                 "run_id": run_id, "started_at": started, "pid": pid, "hostname": hostname,
-                "selection": _json(list(selection))})
+                "selection": _json(list(selection)), "process_start": process_start(pid),
+                "folder_id": self.folder_id})
         return started
 
     def finish_run(self, run_id: str, *, status: str, n_materialized: int, n_reused: int,
@@ -191,8 +201,8 @@ class MetadataStore:
     def runs(self, limit: int | None = None) -> list[Run]:
         query = select(runs).order_by(runs.c.started_at.desc(), runs.c.run_id).limit(limit)
         with self.engine.connect() as conn:
-            return [Run(run_id=r.run_id, status=_observed_status(r.status, r.pid, r.hostname,
-                                                          r.started_at),
+            return [Run(run_id=r.run_id, status=observed_status(
+                            r.status, r.pid, r.hostname, r.started_at, r.process_start),
                         started_at=r.started_at,
                         ended_at=r.ended_at, pid=r.pid, hostname=r.hostname,
                         selection=tuple(json.loads(r.selection or "[]")),
@@ -335,27 +345,31 @@ class MetadataStore:
 
 
     # ---------------------------------------------------------------- maintenance
-    def referenced_versions(self, excluding: Collection[int] = ()) -> dict[str, set[str]]:
-        """Data version → assets whose successful records (but ``excluding``) point at it."""
+    def referenced_versions(self, excluding: Collection[int] = (), *,
+                            every_folder: bool = False) -> dict[str, set[str]]:
+        """Data version → assets whose successful records (but ``excluding``) point at it:
+        the records of this folder's runs, or with ``every_folder`` of every run."""
         m = materializations
         refs: dict[str, set[str]] = {}
         skip = set(excluding)
+        query = select(m.c.id, m.c.data_version, m.c.asset_name).where(
+            m.c.status == "materialized")
         with self.engine.connect() as conn:
-            rows = conn.execute(select(m.c.id, m.c.data_version, m.c.asset_name).where(
-                m.c.status == "materialized"))
+            rows = conn.execute(query if every_folder else self._of_this_folder(query))
             for record_id, data_version, asset_name in rows:
                 if record_id not in skip:
                     refs.setdefault(data_version, set()).add(asset_name)
         return refs
 
     def expired(self, keep_last: int | None, older_than: float | None) -> list[int]:
-        """Ids of records that gc may delete: beyond the ``keep_last`` newest of their
-        asset, or ended before ``older_than`` (a timestamp). The newest successful record
-        of every asset is always kept."""
+        """Ids of this folder's records that gc may delete: beyond the ``keep_last`` newest
+        of their asset, or ended before ``older_than`` (a timestamp). The newest successful
+        record of every asset is always kept."""
         m = materializations
+        query = select(m.c.id, m.c.asset_name, m.c.status, m.c.ended_at).order_by(
+            m.c.asset_name, m.c.id.desc())
         with self.engine.connect() as conn:
-            rows = conn.execute(select(m.c.id, m.c.asset_name, m.c.status, m.c.ended_at)
-                                .order_by(m.c.asset_name, m.c.id.desc())).all()
+            rows = conn.execute(self._of_this_folder(query)).all()
         expired: list[int] = []
         rank: dict[str, int] = {}
         kept_success: set[str] = set()
@@ -370,6 +384,13 @@ class MetadataStore:
             if too_many or too_old:
                 expired.append(row.id)
         return expired
+
+    def _of_this_folder(self, query: Select[Any]) -> Select[Any]:
+        """``query`` (of materializations) narrowed to the records of this folder's runs;
+        runs recorded before folders had ids count as every folder's."""
+        mine = select(runs.c.run_id).where(or_(runs.c.folder_id == self.folder_id,
+                                               runs.c.folder_id.is_(None)))
+        return query.where(materializations.c.run_id.in_(mine))
 
     def delete_materializations(self, ids: Sequence[int]) -> None:
         """Delete records, and object rows that no remaining record refers to."""
@@ -396,32 +417,6 @@ def _insert_new(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> Non
                     conn.execute(insert(table).values(**row))
             except SAIntegrityError:
                 pass
-
-
-def _observed_status(status: str, pid: int | None, hostname: str | None,
-                     started_at: float) -> str:
-    """A run still ``running`` whose process on this host is gone was ``abandoned``."""
-    if status != "running" or pid is None or hostname != socket.gethostname():
-        return status
-    return status if _process_alive_since(pid, started_at) else "abandoned"
-
-
-def _process_alive_since(pid: int, started_at: float) -> bool:
-    """Whether process ``pid`` exists and began before ``started_at`` (not a reused pid)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, owned by someone else
-        pass
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            ticks = int(f.read().rsplit(")", 1)[1].split()[19])
-        with open("/proc/stat") as f:
-            boot = next(int(line.split()[1]) for line in f if line.startswith("btime"))
-        return boot + ticks / os.sysconf("SC_CLK_TCK") <= started_at + 1.0
-    except (OSError, ValueError, IndexError, StopIteration):  # no /proc: trust the pid
-        return True
 
 
 def _chunks(items: list[str]) -> Iterable[list[str]]:
