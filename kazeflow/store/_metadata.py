@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -151,15 +151,18 @@ class MetadataStore:
         url: the database's SQLAlchemy URL.
         folder_id: the id of the store folder whose runs this records (several folders
             may share one database; each owns its runs' records and their objects).
+        before_create: called before the schema is created in an empty database (it may
+            raise to refuse).
     """
 
-    def __init__(self, url: str, *, folder_id: str) -> None:
+    def __init__(self, url: str, *, folder_id: str,
+                 before_create: Callable[[], None] | None = None) -> None:
         self.url = url
         self.folder_id = folder_id
         self.engine = create_metadata_engine(url)
         self._compiled: dict[str, SQLCompiler] = {}  # hot read queries, see _read
         try:
-            _migrate.ensure_schema(self.engine)
+            _migrate.ensure_schema(self.engine, before_create)
         except DBAPIError as exc:
             self.engine.dispose()
             damaged = any(w in str(exc.orig) for w in ("not a database", "malformed"))
