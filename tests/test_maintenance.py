@@ -6,6 +6,7 @@ import time
 import pytest
 
 from kazeflow import Config, Flow, KazeflowError, asset
+from kazeflow.store import Store
 
 
 def versions_flow(store):
@@ -154,3 +155,30 @@ def test_gc_dry_run_deletes_nothing_at_all(any_store):
     assert report.dry_run and report.objects_removed == 1
     assert sorted(p.relative_to(any_store.root) for p in any_store.root.rglob("*")) == before
     assert any_store.gc().objects_removed == 1 and not (pins / "dead-run.pin").exists()
+
+
+@pytest.mark.postgres
+def test_folders_sharing_a_database_each_verify_and_gc_their_own_runs(tmp_path,
+                                                                       postgres_url):
+    with Store(tmp_path / "a", database_url=postgres_url) as a, \
+            Store(tmp_path / "b", database_url=postgres_url) as b:
+        flow_a, flow_b = versions_flow(a), Flow(["length"], store=b)
+        a_runs = [flow_a.run(config={"value": {"n": n}}).run_id for n in (1, 2)]
+        b_runs = [flow_b.run(config={"value": {"n": n}}).run_id for n in (1, 3)]
+
+        def records_of(run_ids: list[str]) -> list[int]:
+            return sorted(m.id for m in a.history() if m.run_id in run_ids)
+
+        assert a.folder_id != b.folder_id
+        assert a.verify().ok and b.verify().ok  # neither misses the other's objects
+        b_records = records_of(b_runs)
+        shared = next(m.data_version for m in a.history("value") if m.config["n"] == 1)
+        report = a.gc(keep_last=1)
+        assert report.records_removed == 2  # a's n=1 records of value and length
+        assert records_of(b_runs) == b_records and len(records_of(a_runs)) == 2
+        # a's record of n=1 is gone, but b's record of the same value still refers to it
+        assert a.objects.path(shared).exists() and shared not in a.verify().orphaned
+        assert a.verify().ok and b.verify().ok
+        b.gc(keep_last=1)
+        assert len(records_of(a_runs)) == 2 and len(records_of(b_runs)) == 2
+        assert a.verify().ok and b.verify().ok

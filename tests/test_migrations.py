@@ -149,6 +149,42 @@ def test_stock_alembic_command_works_from_the_repository(tmp_path):
     assert "No new upgrade operations detected" in checked.stdout + checked.stderr
 
 
+def _columns_of(url: str, table: str) -> set[str]:
+    engine = sa.create_engine(url)
+    try:
+        return {column["name"] for column in sa.inspect(engine).get_columns(table)}
+    finally:
+        engine.dispose()
+
+
+def _migrate_to(url: str, revision: str, *, down: bool = False) -> None:
+    engine = create_metadata_engine(url)
+    try:
+        with engine.begin() as conn:
+            (command.downgrade if down else command.upgrade)(
+                _migrate.alembic_config(conn), revision)
+    finally:
+        engine.dispose()
+
+
+def test_0002_upgrades_a_0001_database_with_runs_and_downgrades(db_url, tmp_path):
+    _migrate_to(db_url, "0001")
+    engine = sa.create_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO runs (run_id, status, started_at, pid, hostname)"
+                             " VALUES ('old', 'succeeded', 1.0, 1, 'h')"))
+    engine.dispose()
+    assert "process_start" not in _columns_of(db_url, "runs")
+    with Store(tmp_path / "store", database_url=db_url) as store:  # opening upgrades
+        [old] = store.runs()
+        assert (old.run_id, old.status) == ("old", "succeeded")
+    assert _revision_of(db_url) == [_migrate.HEAD]
+    assert {"process_start", "folder_id"} <= _columns_of(db_url, "runs")
+    _migrate_to(db_url, "0001", down=True)
+    assert _revision_of(db_url) == ["0001"]
+    assert not {"process_start", "folder_id"} & _columns_of(db_url, "runs")
+
+
 # ---------------------------------------------------------------- applied on open, fast path
 
 def _open_store(root: Path, url: str | None = None) -> None:

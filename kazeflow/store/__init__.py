@@ -3,19 +3,21 @@
 Layout of a store folder (default ``./.kazeflow``)::
 
     kazeflow.db        SQLite metadata (unless a database URL is given)
+    folder_id          this folder's identity among those sharing one database
     objects/ab/cdef…   pickled results named by their SHA-256
     quarantine/        objects whose bytes no longer match their name
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kazeflow.errors import KazeflowError, StoreError
-from kazeflow.store import _maintenance
+from kazeflow.store import _dbfile, _folder, _maintenance
 from kazeflow.store._leases import key_lease
 from kazeflow.store._locks import FdLock, FileLock
 from kazeflow.store._maintenance import GcReport, VerifyReport
@@ -57,8 +59,11 @@ class Store:
                  create: bool = True) -> None:
         root = root if root is not None else os.environ.get(ENV_HOME) or DEFAULT_DIR
         self.root = Path(root).expanduser().absolute()
+        own_db = self.root / "kazeflow.db"
         self.database_url = (database_url or os.environ.get(ENV_DATABASE_URL)
-                             or f"sqlite:///{self.root / 'kazeflow.db'}")
+                             or f"sqlite:///{own_db}")
+        #: the store's own SQLite file, when the metadata lives there
+        self._own_db = own_db if self.database_url == f"sqlite:///{own_db}" else None
         self.mode = mode
         self.create = create
         self._metadata: MetadataStore | None = None
@@ -96,10 +101,27 @@ class Store:
                 raise StoreError(f"the store folder {self.root} is not writable (a read-only "
                                  "filesystem or missing permissions); choose a writable "
                                  "location or fix its permissions", path=self.root)
-            from kazeflow.store._metadata import MetadataStore
-
             self._objects = ObjectStore(objects_dir)
-            self._metadata = MetadataStore(self.database_url)
+            self._metadata = self._open_metadata(self._objects)
+
+    def _open_metadata(self, objects: ObjectStore) -> MetadataStore:
+        """The metadata database; the store's own SQLite file is made owner-only first,
+        and is never given a new schema beside existing objects."""
+        from kazeflow.store._metadata import MetadataStore
+
+        before_create = None
+        try:
+            if self._own_db is not None:
+                _dbfile.create_private(self._own_db)
+                before_create = functools.partial(_dbfile.refuse_lost_metadata,
+                                                  self._own_db, objects)
+            folder_id = _folder.folder_id(self.root)
+        except OSError as exc:
+            raise StoreError(f"cannot write to the store folder {self.root}: "
+                             f"{exc.strerror}; fix its permissions or choose another "
+                             "location", path=self.root) from exc
+        return MetadataStore(self.database_url, folder_id=folder_id,
+                             before_create=before_create)
 
     @property
     def metadata(self) -> MetadataStore:
@@ -114,6 +136,12 @@ class Store:
         if self._objects is None:
             self._open()
         return self._objects  # type: ignore[return-value]
+
+    @property
+    def folder_id(self) -> str:
+        """This folder's identity, recorded with its runs (folders sharing one database
+        tell their records apart by it)."""
+        return self.metadata.folder_id
 
     @property
     def sources_cache_path(self) -> Path:

@@ -45,8 +45,14 @@ class GcReport:
 
 
 def verify(store: Store) -> VerifyReport:
-    """Re-hash every object; report missing, corrupt (then quarantined) and orphaned ones."""
+    """Re-hash every object; report missing, corrupt (then quarantined) and orphaned ones.
+
+    Missing: referred to by a record of this folder's runs (another folder sharing the
+    database holds its own objects). Orphaned: referred to by no record at all (what gc
+    removes).
+    """
     refs = store.metadata.referenced_versions()
+    every_ref = store.metadata.referenced_versions(every_folder=True)
     checked, corrupt, on_disk = 0, [], set()
     for data_version, _size in store.objects.iter_objects():
         checked += 1
@@ -60,7 +66,7 @@ def verify(store: Store) -> VerifyReport:
             on_disk.add(data_version)
     missing = {dv: tuple(sorted(assets)) for dv, assets in refs.items()
                if dv not in on_disk and dv not in corrupt}
-    orphaned = tuple(sorted(dv for dv in on_disk if dv not in refs))
+    orphaned = tuple(sorted(dv for dv in on_disk if dv not in every_ref))
     return VerifyReport(checked, missing, tuple(corrupt), orphaned)
 
 
@@ -72,7 +78,7 @@ def gc(store: Store, *, keep_last: int | None = None, older_than: float | None =
     with flocked(store.gc_lock_path, exclusive=True):
         before = dict(objs.iter_objects())
         expired = meta.expired(keep_last, horizon)
-        refs = meta.referenced_versions(excluding=expired)
+        refs = meta.referenced_versions(excluding=expired, every_folder=True)
         # what running runs rely on
         pinned = live_pins(store.root / "pins", remove_dead=not dry_run)
         doomed = [dv for dv in before if dv not in refs and dv not in pinned]

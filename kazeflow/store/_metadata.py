@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
-import socket
 import sqlite3
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -14,11 +12,13 @@ from typing import Any, TypeVar
 from sqlalchemy import (
     Connection,
     Engine,
+    Select,
     Table,
     TextClause,
     create_engine,
     event,
     insert,
+    or_,
     select,
     text,
 )
@@ -30,6 +30,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from kazeflow.errors import ObjectNotFoundError, StoreError
 from kazeflow.results import Materialization, RecordKey, Run
 from kazeflow.store import _migrate
+from kazeflow.store._liveness import observed_status, process_start
 from kazeflow.store._models import code_sources, materializations, objects, runs
 
 BUSY_TIMEOUT_S = 60.0
@@ -141,8 +142,9 @@ _INSERT_NEW = {table.name: _insert_text(table, skip_existing=True)
 
 #: A run's row, written at its start and its end (text: see ``MetadataStore._read``).
 _START_RUN = text(
-    "INSERT INTO runs (run_id, status, started_at, pid, hostname, selection)"
-    " VALUES (:run_id, 'running', :started_at, :pid, :hostname, :selection)")
+    "INSERT INTO runs (run_id, status, started_at, pid, hostname, selection,"
+    " process_start, folder_id) VALUES (:run_id, 'running', :started_at, :pid, :hostname,"
+    " :selection, :process_start, :folder_id)")
 _FINISH_RUN = text(
     "UPDATE runs SET status = :status, ended_at = :ended_at,"
     " n_materialized = :n_materialized, n_reused = :n_reused, n_failed = :n_failed,"
@@ -179,10 +181,20 @@ def _shown(url: Any) -> str:
 
 
 class MetadataStore:
-    """Reads and writes the metadata database behind one SQLAlchemy engine."""
+    """Reads and writes the metadata database behind one SQLAlchemy engine.
 
-    def __init__(self, url: str) -> None:
+    Args:
+        url: the database's SQLAlchemy URL.
+        folder_id: the id of the store folder whose runs this records (several folders
+            may share one database; each owns its runs' records and their objects).
+        before_create: called before the schema is created in an empty database (it may
+            raise to refuse).
+    """
+
+    def __init__(self, url: str, *, folder_id: str,
+                 before_create: Callable[[], None] | None = None) -> None:
         self.url = url
+        self.folder_id = folder_id
         try:
             self.engine = create_metadata_engine(url)
         except (ArgumentError, ImportError) as exc:
@@ -197,7 +209,7 @@ class MetadataStore:
             DBAPIError, json.JSONDecodeError, getattr(dbapi, "Error", DBAPIError))
         self._compiled: dict[str, SQLCompiler] = {}  # hot read queries, see _read
         try:
-            _migrate.ensure_schema(self.engine)
+            _migrate.ensure_schema(self.engine, before_create)
         except self._driver_errors as exc:
             self.engine.dispose()
             raise self._error(exc, "open") from None
@@ -236,7 +248,8 @@ class MetadataStore:
         with self._write() as conn, conn.begin():
             conn.execute(_START_RUN, {
                 "run_id": run_id, "started_at": started, "pid": pid, "hostname": hostname,
-                "selection": _json(list(selection))})
+                "selection": _json(list(selection)), "process_start": process_start(pid),
+                "folder_id": self.folder_id})
         return started
 
     @_guarded
@@ -252,8 +265,8 @@ class MetadataStore:
     def runs(self, limit: int | None = None) -> list[Run]:
         query = select(runs).order_by(runs.c.started_at.desc(), runs.c.run_id).limit(limit)
         with self.engine.connect() as conn:
-            return [Run(run_id=r.run_id, status=_observed_status(r.status, r.pid, r.hostname,
-                                                          r.started_at),
+            return [Run(run_id=r.run_id, status=observed_status(
+                            r.status, r.pid, r.hostname, r.started_at, r.process_start),
                         started_at=r.started_at,
                         ended_at=r.ended_at, pid=r.pid, hostname=r.hostname,
                         selection=tuple(json.loads(r.selection or "[]")),
@@ -405,14 +418,17 @@ class MetadataStore:
 
     # ---------------------------------------------------------------- maintenance
     @_guarded
-    def referenced_versions(self, excluding: Collection[int] = ()) -> dict[str, set[str]]:
-        """Data version → assets whose successful records (but ``excluding``) point at it."""
+    def referenced_versions(self, excluding: Collection[int] = (), *,
+                            every_folder: bool = False) -> dict[str, set[str]]:
+        """Data version → assets whose successful records (but ``excluding``) point at it:
+        the records of this folder's runs, or with ``every_folder`` of every run."""
         m = materializations
         refs: dict[str, set[str]] = {}
         skip = set(excluding)
+        query = select(m.c.id, m.c.data_version, m.c.asset_name).where(
+            m.c.status == "materialized")
         with self.engine.connect() as conn:
-            rows = conn.execute(select(m.c.id, m.c.data_version, m.c.asset_name).where(
-                m.c.status == "materialized"))
+            rows = conn.execute(query if every_folder else self._of_this_folder(query))
             for record_id, data_version, asset_name in rows:
                 if record_id not in skip:
                     refs.setdefault(data_version, set()).add(asset_name)
@@ -420,13 +436,14 @@ class MetadataStore:
 
     @_guarded
     def expired(self, keep_last: int | None, older_than: float | None) -> list[int]:
-        """Ids of records that gc may delete: beyond the ``keep_last`` newest of their
-        asset, or ended before ``older_than`` (a timestamp). The newest successful record
-        of every asset is always kept."""
+        """Ids of this folder's records that gc may delete: beyond the ``keep_last`` newest
+        of their asset, or ended before ``older_than`` (a timestamp). The newest successful
+        record of every asset is always kept."""
         m = materializations
+        query = select(m.c.id, m.c.asset_name, m.c.status, m.c.ended_at).order_by(
+            m.c.asset_name, m.c.id.desc())
         with self.engine.connect() as conn:
-            rows = conn.execute(select(m.c.id, m.c.asset_name, m.c.status, m.c.ended_at)
-                                .order_by(m.c.asset_name, m.c.id.desc())).all()
+            rows = conn.execute(self._of_this_folder(query)).all()
         expired: list[int] = []
         rank: dict[str, int] = {}
         kept_success: set[str] = set()
@@ -441,6 +458,13 @@ class MetadataStore:
             if too_many or too_old:
                 expired.append(row.id)
         return expired
+
+    def _of_this_folder(self, query: Select[Any]) -> Select[Any]:
+        """``query`` (of materializations) narrowed to the records of this folder's runs;
+        runs recorded before folders had ids count as every folder's."""
+        mine = select(runs.c.run_id).where(or_(runs.c.folder_id == self.folder_id,
+                                               runs.c.folder_id.is_(None)))
+        return query.where(materializations.c.run_id.in_(mine))
 
     @_guarded
     def delete_materializations(self, ids: Sequence[int]) -> None:
@@ -468,32 +492,6 @@ def _insert_new(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> Non
                     conn.execute(insert(table).values(**row))
             except SAIntegrityError:
                 pass
-
-
-def _observed_status(status: str, pid: int | None, hostname: str | None,
-                     started_at: float) -> str:
-    """A run still ``running`` whose process on this host is gone was ``abandoned``."""
-    if status != "running" or pid is None or hostname != socket.gethostname():
-        return status
-    return status if _process_alive_since(pid, started_at) else "abandoned"
-
-
-def _process_alive_since(pid: int, started_at: float) -> bool:
-    """Whether process ``pid`` exists and began before ``started_at`` (not a reused pid)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, owned by someone else
-        pass
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            ticks = int(f.read().rsplit(")", 1)[1].split()[19])
-        with open("/proc/stat") as f:
-            boot = next(int(line.split()[1]) for line in f if line.startswith("btime"))
-        return boot + ticks / os.sysconf("SC_CLK_TCK") <= started_at + 1.0
-    except (OSError, ValueError, IndexError, StopIteration):  # no /proc: trust the pid
-        return True
 
 
 def _chunks(items: list[str]) -> Iterable[list[str]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
 
 #: Revisions shipped in migrations/versions, oldest first (a test checks them).
-REVISIONS = ("0001",)
+REVISIONS = ("0001", "0002")
 HEAD = REVISIONS[-1]
 #: Folder of env.py, script.py.mako and versions/ (the ``kazeflow.migrations`` package).
 SCRIPT_LOCATION = str(Path(migrations.__file__).parent)
@@ -36,10 +37,12 @@ _PG_LOCK_KEY = 0x6B617A65  # "kaze"
 _SELECT_REVISION = text("SELECT version_num FROM alembic_version")
 
 
-def ensure_schema(engine: Engine) -> None:
+def ensure_schema(engine: Engine, before_create: Callable[[], None] | None = None) -> None:
     """Upgrade ``engine``'s database to :data:`HEAD` (a no-op when it is there).
 
-    On failure the engine's pooled connections are closed: its owner gives up on it.
+    ``before_create`` runs, holding the locks, when the database has no schema yet and is
+    about to get one; it may raise to refuse. On failure the engine's pooled connections
+    are closed: its owner gives up on it.
 
     Raises:
         SchemaVersionError: the database is at a revision this kazeflow does not know;
@@ -51,7 +54,7 @@ def ensure_schema(engine: Engine) -> None:
         if revision == HEAD:
             return
         _check_known(revision, engine)
-        _upgrade_locked(engine)
+        _upgrade_locked(engine, before_create)
     except BaseException:
         engine.dispose()
         raise
@@ -88,7 +91,7 @@ def _read_revision_fast(engine: Engine) -> str | None:
             return None
 
 
-def _upgrade_locked(engine: Engine) -> None:
+def _upgrade_locked(engine: Engine, before_create: Callable[[], None] | None) -> None:
     """Re-read the revision and upgrade, holding the process and database locks."""
     with _PROCESS_LOCK, engine.connect() as conn:
         conn.execution_options(kazeflow_begin="IMMEDIATE")  # SQLite: lock the file now
@@ -97,6 +100,8 @@ def _upgrade_locked(engine: Engine) -> None:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
             revision = current_revision(conn)
             _check_known(revision, engine)
+            if revision is None and before_create is not None:
+                before_create()
             if revision != HEAD:
                 _log_upgrade(engine, revision)
                 _run_upgrade(conn)

@@ -32,6 +32,10 @@ runs = Table(
     Column("n_reused", Integer, nullable=False, server_default="0"),
     Column("n_failed", Integer, nullable=False, server_default="0"),
     Column("error", Text),
+    # "<boot id>:<start in clock ticks since boot>" of the run's process: tells a live
+    # run from a reused pid without the wall clock
+    Column("process_start", String(64)),
+    Column("folder_id", String(32)),  # the store folder whose objects the run wrote
     Index("ix_runs_started_at", "started_at"),
 )
 
