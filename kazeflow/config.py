@@ -113,6 +113,8 @@ class Config(Mapping[str, Any]):
                 raise ConfigError(
                     f"config{_for(asset_name)} field {name!r} must be {_type_name(hint)}, "
                     f"got {value!r} ({type(value).__name__})", asset_name=asset_name, key=name)
+            if hint is float and isinstance(value, int):
+                value = float(value)  # 1 and 1.0 are the same config: one hash, one value
             effective[name] = value
         return effective
 

@@ -85,3 +85,22 @@ def test_effective_config_with_defaults_is_what_is_hashed(store):
     assert len(calls) == 2 and calls[-1]["epochs"] == 11
     assert flow.history("model")[0].config == {"epochs": 11, "layers": [32], "lr": 0.5,
                                                "mode": None}
+
+
+def test_a_float_field_given_an_int_hashes_like_the_float(store):
+    from kazeflow import Flow, asset
+
+    class Rate(Config):
+        lr: float = 0.5
+
+    calls = []
+
+    @asset(config_schema=Rate)
+    def model(config):
+        calls.append(config.lr)
+        return config.lr
+
+    flow = Flow(["model"], store=store)
+    assert flow.run(config={"model": {"lr": 1}})["model"] == 1.0
+    assert flow.run(config={"model": {"lr": 1.0}}).reused == ("model",)
+    assert calls == [1.0] and isinstance(calls[0], float)
