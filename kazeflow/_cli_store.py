@@ -19,6 +19,7 @@ from kazeflow._cli_options import echo_json, json_option, store_option
 from kazeflow.errors import KazeflowError
 from kazeflow.flow import Flow
 from kazeflow.store import Store
+from kazeflow.store._metadata import BAD_URL_ERRORS, bad_url
 from kazeflow.store._migrate import HEAD, REVISIONS, current_revision
 
 
@@ -179,11 +180,14 @@ def upgrade(store: Store) -> None:
 
 def _schema_revision(store: Store) -> str | None:
     """The schema revision, read without upgrading (the library has no such call yet)."""
-    url = make_url(store.database_url)
-    if url.get_backend_name() == "sqlite" and url.database and not os.path.exists(
-            url.database):
-        return None
-    engine = create_engine(url)
+    try:
+        url = make_url(store.database_url)
+        if url.get_backend_name() == "sqlite" and url.database and not os.path.exists(
+                url.database):
+            return None
+        engine = create_engine(url)
+    except BAD_URL_ERRORS as exc:
+        raise bad_url(store.database_url, exc) from None
     try:
         with engine.connect() as conn:
             return current_revision(conn)

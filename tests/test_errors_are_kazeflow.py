@@ -115,3 +115,12 @@ def test_a_full_disk_at_the_metadata_commit_is_a_store_error(tmp_path):
     flow = Flow(["small"], store=root)
     assert flow.history() == []  # no half-written row
     assert flow.run().materialized == ("small",)  # with room again, it just works
+
+
+@pytest.mark.parametrize("command", ["current", "upgrade"])
+def test_the_db_commands_give_one_line_for_a_bad_url(tmp_path, command):
+    proc = subprocess.run([sys.executable, "-m", "kazeflow", "db", command, "--store",
+                           str(tmp_path / "store"), "--database-url", "foo://x"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "cannot use the metadata database URL" in proc.stderr

@@ -172,6 +172,18 @@ def _guarded(method: _Method) -> _Method:
 
 
 
+#: What SQLAlchemy raises for a URL it cannot use (unparsable, unknown dialect or driver).
+BAD_URL_ERRORS = (ArgumentError, ImportError)
+
+
+def bad_url(url: Any, exc: BaseException) -> StoreError:
+    """The error for a database URL that SQLAlchemy cannot use."""
+    return StoreError(
+        f"cannot use the metadata database URL {_shown(url)}: {exc}; give a SQLAlchemy URL "
+        "such as sqlite:////path/kazeflow.db or postgresql+psycopg://user@host/db "
+        "(pip install 'kazeflow[postgres]')", path=url)
+
+
 def _shown(url: Any) -> str:
     """A database URL with its password hidden (as given when it does not parse)."""
     try:
@@ -197,12 +209,8 @@ class MetadataStore:
         self.folder_id = folder_id
         try:
             self.engine = create_metadata_engine(url)
-        except (ArgumentError, ImportError) as exc:
-            raise StoreError(
-                f"cannot use the metadata database URL {_shown(url)}: {exc}; give a "
-                "SQLAlchemy URL such as sqlite:////path/kazeflow.db or "
-                "postgresql+psycopg://user@host/db (pip install 'kazeflow[postgres]')",
-                path=url) from None
+        except BAD_URL_ERRORS as exc:
+            raise bad_url(url, exc) from None
         dbapi = self.engine.dialect.loaded_dbapi
         #: What the driver raises from the raw cursor (see _read), besides SQLAlchemy's.
         self._driver_errors: tuple[type[BaseException], ...] = (
