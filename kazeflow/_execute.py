@@ -25,6 +25,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kazeflow import graph
 from kazeflow._batch import WriteBatch
 from kazeflow._evaluate import Evaluator
 from kazeflow._prepare import PreparedAsset
@@ -654,12 +655,8 @@ class _ResultLoader:
             return self.store.objects.load(data_version)
         except (IntegrityError, ObjectNotFoundError) as exc:
             log.warning("asset %r: %s; materializing it again", name, exc)
-        wanted = {name}
-        for item in reversed(self.plan):
-            if item.name in wanted:
-                wanted.update(item.deps)
-        plan = [item for item in self.plan if item.name in wanted]
-        return ScheduledRun(self.store, plan, {n: self.prepared[n] for n in wanted},
+        plan = graph.plan({item.name: item for item in self.plan}, [name])
+        return ScheduledRun(self.store, plan, {a.name: self.prepared[a.name] for a in plan},
                             ()).execute()[name]
 
 

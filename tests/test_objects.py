@@ -160,6 +160,13 @@ def test_default_location_and_kazeflow_home(tmp_path, monkeypatch):
     assert not (tmp_path / ".kazeflow").exists()
 
 
+def flip_a_byte(path):
+    """Corrupt an object without changing its size."""
+    raw = bytearray(path.read_bytes())
+    raw[-3] ^= 0x01
+    path.write_bytes(bytes(raw))
+
+
 def base_and_top(store, calls):
     """A flow of two assets that note their calls in ``calls``."""
     @asset
@@ -180,9 +187,7 @@ def test_corrupt_upstream_inside_run_is_rematerialized_with_a_warning(store, cap
     flow = base_and_top(store, calls)
     flow.run()
     path = store.objects.path(flow.history("base")[0].data_version)
-    raw = bytearray(path.read_bytes())
-    raw[-3] ^= 0x01
-    path.write_bytes(bytes(raw))
+    flip_a_byte(path)
     calls.clear()
     with caplog.at_level(logging.WARNING, logger="kazeflow"):
         result = flow.run(force=["top"])
@@ -229,9 +234,7 @@ def test_a_same_size_corrupt_object_is_remade_by_the_run_that_reused_it(store, c
     flow = base_and_top(store, calls)
     flow.run()
     path = store.objects.path(flow.history("top")[0].data_version)
-    raw = bytearray(path.read_bytes())
-    raw[-3] ^= 0x01  # same size: the run's stat cannot tell
-    path.write_bytes(bytes(raw))
+    flip_a_byte(path)  # same size: the run's stat cannot tell
     calls.clear()
     with caplog.at_level(logging.WARNING, logger="kazeflow"):
         result = flow.run()

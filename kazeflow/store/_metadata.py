@@ -152,24 +152,23 @@ _FINISH_RUN = text(
 
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
-_WRITERS = {"start_run", "finish_run", "record", "delete_materializations"}
 
 
-def _guarded(method: _Method) -> _Method:
-    """``method`` of MetadataStore, raising StoreError for what the database, its driver
-    or a damaged row gives (one place for every public method)."""
-    doing = "write" if method.__name__ in _WRITERS else "read"
+def _guarded(doing: str) -> Callable[[_Method], _Method]:
+    """Decorate a method of MetadataStore that reads or writes (``doing``): what the
+    database, its driver or a damaged row raises becomes a StoreError (one place for
+    every public method)."""
+    def decorate(method: _Method) -> _Method:
+        @functools.wraps(method)
+        def guarded(self: MetadataStore, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, *args, **kwargs)
+            except self._driver_errors as exc:
+                raise self._error(exc, doing) from exc
 
-    @functools.wraps(method)
-    def guarded(self: MetadataStore, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except self._driver_errors as exc:
-            raise self._error(exc, doing) from exc
+        return guarded  # type: ignore[return-value]
 
-    return guarded  # type: ignore[return-value]
-
-
+    return decorate
 
 
 #: What SQLAlchemy raises for a URL it cannot use (unparsable, unknown dialect or driver).
@@ -249,7 +248,7 @@ class MetadataStore:
         return self.engine.connect().execution_options(kazeflow_begin="IMMEDIATE")
 
     # ---------------------------------------------------------------- runs
-    @_guarded
+    @_guarded("write")
     def start_run(self, run_id: str, *, selection: Sequence[str], pid: int,
                   hostname: str) -> float:
         started = time.time()
@@ -260,7 +259,7 @@ class MetadataStore:
                 "folder_id": self.folder_id})
         return started
 
-    @_guarded
+    @_guarded("write")
     def finish_run(self, run_id: str, *, status: str, n_materialized: int, n_reused: int,
                    n_failed: int, error: str | None = None) -> None:
         with self._write() as conn, conn.begin():
@@ -269,7 +268,7 @@ class MetadataStore:
                 "n_materialized": n_materialized, "n_reused": n_reused,
                 "n_failed": n_failed, "error": _printable(error)})
 
-    @_guarded
+    @_guarded("read")
     def runs(self, limit: int | None = None) -> list[Run]:
         query = select(runs).order_by(runs.c.started_at.desc(), runs.c.run_id).limit(limit)
         with self.engine.connect() as conn:
@@ -283,7 +282,7 @@ class MetadataStore:
                     for r in conn.execute(query)]
 
     # ---------------------------------------------------------------- materializations
-    @_guarded
+    @_guarded("write")
     def record(self, rows: Sequence[Mapping[str, Any]],
                new_objects: Iterable[tuple[str, int]] = (),
                code: Mapping[str, Mapping[str, str]] | None = None) -> None:
@@ -306,20 +305,20 @@ class MetadataStore:
             if rows:
                 conn.execute(_INSERT_RECORD, rows)
 
-    @_guarded
+    @_guarded("read")
     def code_components(self, code_hash: str) -> dict[str, str] | None:
         with self.engine.connect() as conn:
             text = conn.execute(select(code_sources.c.components).where(
                 code_sources.c.code_hash == code_hash)).scalar()
         return json.loads(text) if text is not None else None
 
-    @_guarded
+    @_guarded("read")
     def latest(self, asset_names: Collection[str]) -> dict[str, Materialization]:
         """The newest successful materialization of each asset that has one."""
         rows = self._newest(asset_names, "latest", _RECORD_COLUMNS)
         return {row[0]: _materialization(row[1:]) for row in rows}
 
-    @_guarded
+    @_guarded("read")
     def latest_keys(self, asset_names: Collection[str]) -> dict[str, RecordKey]:
         """Like :meth:`latest`, only the columns that reusing a record needs."""
         rows = self._newest(asset_names, "latest_keys", _KEY_COLUMNS)
@@ -346,14 +345,14 @@ class MetadataStore:
             " GROUP BY asset_name)"))
         return [row for row in rows if row[0] in wanted]
 
-    @_guarded
+    @_guarded("read")
     def by_id(self, record_id: int) -> Materialization | None:
         """One record by id."""
         rows = self._read("by_id", f"SELECT {_RECORD_COLUMNS} FROM materializations AS m"
                                    " WHERE m.id = :id", id=record_id)
         return _materialization(rows[0]) if rows else None
 
-    @_guarded
+    @_guarded("read")
     def by_cache_key(self, cache_key: str) -> list[Materialization]:
         """Successful materializations with ``cache_key``, newest first."""
         rows = self._read("by_cache_key", (
@@ -385,7 +384,7 @@ class MetadataStore:
         finally:
             connection.close()  # back to the pool
 
-    @_guarded
+    @_guarded("read")
     def history(self, asset_names: Sequence[str] | None, limit: int | None) -> list[
             Materialization]:
         m = materializations
@@ -395,7 +394,7 @@ class MetadataStore:
         with self.engine.connect() as conn:
             return [_materialization(row) for row in conn.execute(query)]
 
-    @_guarded
+    @_guarded("read")
     def find_version(self, asset_name: str, version: str | int | None) -> Materialization:
         """One successful materialization: the newest, an id, or a data version (prefix).
 
@@ -425,7 +424,7 @@ class MetadataStore:
 
 
     # ---------------------------------------------------------------- maintenance
-    @_guarded
+    @_guarded("read")
     def referenced_versions(self, excluding: Collection[int] = (), *,
                             every_folder: bool = False) -> dict[str, set[str]]:
         """Data version → assets whose successful records (but ``excluding``) point at it:
@@ -442,7 +441,7 @@ class MetadataStore:
                     refs.setdefault(data_version, set()).add(asset_name)
         return refs
 
-    @_guarded
+    @_guarded("read")
     def expired(self, keep_last: int | None, older_than: float | None) -> list[int]:
         """Ids of this folder's records that gc may delete: beyond the ``keep_last`` newest
         of their asset, or ended before ``older_than`` (a timestamp). The newest successful
@@ -474,7 +473,7 @@ class MetadataStore:
                                                runs.c.folder_id.is_(None)))
         return query.where(materializations.c.run_id.in_(mine))
 
-    @_guarded
+    @_guarded("write")
     def delete_materializations(self, ids: Sequence[int]) -> None:
         """Delete records, and object rows that no remaining record refers to."""
         m = materializations

@@ -335,10 +335,7 @@ class ObjectStore:
     def iter_objects(self) -> Iterator[tuple[str, int]]:
         """Every stored object as (data version, size), in order; temp files and links
         are never objects."""
-        with os.scandir(self._root()) as entries:
-            shards = sorted(e.name for e in entries
-                            if len(e.name) == 2 and e.is_dir(follow_symlinks=False))
-        for shard in shards:
+        for shard in sorted(self._shard_names()):
             fd = self._shard(shard)
             if fd is None:  # removed meanwhile
                 continue
@@ -349,6 +346,12 @@ class ObjectStore:
             for name, size in found:
                 yield shard + name, size
 
+    def _shard_names(self) -> list[str]:
+        """The shard folders there are (links are never shards)."""
+        with os.scandir(self._root()) as entries:
+            return [e.name for e in entries
+                    if len(e.name) == 2 and e.is_dir(follow_symlinks=False)]
+
     def delete(self, data_version: str) -> None:
         """Remove an object (gc); a missing one is no error."""
         with contextlib.suppress(FileNotFoundError):
@@ -357,10 +360,7 @@ class ObjectStore:
     def remove_empty_shards(self) -> None:
         """Remove shard folders that hold nothing (gc)."""
         root = self._root()
-        with os.scandir(root) as entries:
-            shards = [e.name for e in entries
-                      if len(e.name) == 2 and e.is_dir(follow_symlinks=False)]
-        for shard in shards:
+        for shard in self._shard_names():
             try:
                 os.rmdir(shard, dir_fd=root)
             except OSError:  # not empty
