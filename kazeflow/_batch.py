@@ -68,8 +68,9 @@ class WriteBatch:
             hold: FdLock | None = None) -> None:
         """Queue one materialization record (and its object, which may be unfinished:
         the flush waits for it); the batch owns ``lease`` and ``hold`` (a gc lock
-        guarding an object a worker process already committed)."""
-        self._raise_timer_error()
+        guarding an object a worker process already committed) from the start, even
+        when this raises the error of a failed timer flush: the next flush commits or
+        drops them."""
         now = time.monotonic()
         with self._lock:
             self._rows.append(row)
@@ -87,6 +88,7 @@ class WriteBatch:
                 self._timer = threading.Timer(self.MAX_AGE, self._flush_on_timer)
                 self._timer.daemon = True
                 self._timer.start()
+        self._raise_timer_error()
         if due:
             self.flush()
 
