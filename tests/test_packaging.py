@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import site
 import subprocess
 import sys
 import venv
@@ -57,9 +58,14 @@ def _build_wheel(tmp_path: Path) -> Path:
 
 
 def _install(wheel: Path, env_dir: Path) -> Path:
-    """A virtualenv that sees this machine's packages but gets kazeflow only from ``wheel``."""
+    """A virtualenv that sees the packages of the interpreter running the tests (itself
+    perhaps a virtualenv) but gets kazeflow only from ``wheel``."""
     venv.create(env_dir, system_site_packages=True, with_pip=False)
     python = env_dir / "bin" / "python"
+    inner = subprocess.run([python, "-c", "import site; print(site.getsitepackages()[0])"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    # Listed in a .pth, these folders' own .pth files (an editable kazeflow) do not run.
+    Path(inner, "_outer_site.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     _run([python, "-m", "pip", "install", "--no-deps", "--no-index", "--ignore-installed",
           wheel], env=_clean_env())
     return python
