@@ -17,9 +17,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from kazeflow.store import Store
-from kazeflow.store._locks import FdLock
-from kazeflow.store._objects import PendingObject
+from kazeflow.store.interface import Lock, RunStore, StoredObject
 
 log = logging.getLogger("kazeflow")
 
@@ -28,7 +26,7 @@ class Unfinished(Protocol):
     """An object still being written: ``finish()`` waits for it (and completes its row),
     ``abandon()`` drops it."""
 
-    def finish(self) -> PendingObject: ...
+    def finish(self) -> StoredObject: ...
 
     def abandon(self) -> None: ...
 
@@ -49,12 +47,13 @@ class WriteBatch:
     MAX_AGE = 0.05  # seconds
     DUE_AGE = 0.04  # seconds; below MAX_AGE, so that the run's thread comes first
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: RunStore) -> None:
         self.store = store
-        self._objects: list[PendingObject | Unfinished] = []
+        self._objects: list[StoredObject] = []
+        self._unfinished: list[Unfinished] = []
         self._rows: list[dict[str, Any]] = []
         self._code: dict[str, Mapping[str, str]] = {}
-        self._leases: list[FdLock] = []
+        self._leases: list[Lock] = []
         self._lock = threading.Lock()  # guards the lists: held only briefly
         self._io_lock = threading.Lock()  # one flush at a time, in queue order
         self._timer: threading.Timer | None = None
@@ -63,14 +62,14 @@ class WriteBatch:
         #: Objects that worker processes renamed into place, not yet made durable.
         self._unsynced = False
 
-    def add(self, row: dict[str, Any], obj: PendingObject | Unfinished | None,
-            code: Mapping[str, Mapping[str, str]], lease: FdLock,
-            hold: FdLock | None = None) -> None:
-        """Queue one materialization record (and its object, which may be unfinished:
-        the flush waits for it); the batch owns ``lease`` and ``hold`` (a gc lock
-        guarding an object a worker process already committed) from the start, even
-        when this raises the error of a failed timer flush: the next flush commits or
-        drops them."""
+    def add(self, row: dict[str, Any], obj: StoredObject | None,
+            code: Mapping[str, Mapping[str, str]], lease: Lock, hold: Lock | None = None,
+            unfinished: Unfinished | None = None) -> None:
+        """Queue one materialization record with its object, written (``obj``) or still
+        being written (``unfinished``: the flush waits for it). The batch owns ``lease``
+        and ``hold`` (a gc lock guarding an object a worker process already committed)
+        from the start, even when this raises the error of a failed timer flush: the
+        next flush commits or drops them."""
         now = time.monotonic()
         with self._lock:
             self._rows.append(row)
@@ -78,6 +77,8 @@ class WriteBatch:
                 self._first = now
             if obj is not None:
                 self._objects.append(obj)
+            if unfinished is not None:
+                self._unfinished.append(unfinished)
             self._code.update(code)
             self._leases.append(lease)
             if hold is not None:
@@ -105,28 +106,28 @@ class WriteBatch:
                 if self._timer is not None:
                     self._timer.cancel()
                     self._timer = None
-                objects, rows, code, leases = self._objects, self._rows, self._code, \
-                    self._leases
-                self._objects, self._rows, self._code, self._leases = [], [], {}, []
+                objects, unfinished, rows, code, leases = (
+                    self._objects, self._unfinished, self._rows, self._code, self._leases)
+                self._objects, self._unfinished, self._rows, self._code, self._leases = \
+                    [], [], [], {}, []
                 unsynced, self._unsynced = self._unsynced, False
             if rows or leases:
-                self._commit(objects, rows, code, leases, unsynced)
+                self._commit(objects, unfinished, rows, code, leases, unsynced)
         self._raise_timer_error()
 
-    def _commit(self, queued: list[PendingObject | Unfinished], rows: list[dict[str, Any]],
-                code: Mapping[str, Mapping[str, str]], leases: list[FdLock],
-                unsynced: bool = False) -> None:
-        objects: list[PendingObject] = []
+    def _commit(self, objects: list[StoredObject], unfinished: list[Unfinished],
+                rows: list[dict[str, Any]], code: Mapping[str, Mapping[str, str]],
+                leases: list[Lock], unsynced: bool = False) -> None:
         hold = self.store.writing()
         try:
-            try:  # outside the gc lock: this may wait for hashes and fsyncs
-                for obj in queued:
-                    objects.append(obj if isinstance(obj, PendingObject) else obj.finish())
-            except BaseException:
-                for obj in queued[len(objects) + 1:]:
-                    if not isinstance(obj, PendingObject):
-                        obj.abandon()
-                raise
+            # outside the gc lock: this may wait for hashes and fsyncs
+            for done, obj in enumerate(unfinished):
+                try:
+                    objects.append(obj.finish())
+                except BaseException:
+                    for rest in unfinished[done + 1:]:
+                        rest.abandon()
+                    raise
             hold.acquire()
             if objects:
                 self.store.objects.commit(objects)

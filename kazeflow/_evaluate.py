@@ -6,84 +6,108 @@ from collections.abc import Collection, Mapping, Sequence
 
 from kazeflow._hashing import cache_key
 from kazeflow._prepare import PreparedAsset
-from kazeflow.freshness import FRESH, AssetInputs, Decision, decide
+from kazeflow.freshness import FRESH, AssetInputs, Decision, decide, stale_anyway
 from kazeflow.results import Materialization, RecordKey
-from kazeflow.store import Store
+from kazeflow.store.interface import ObjectPresence, Records
 
 
 class Evaluator:
-    """Computes cache keys and decisions, with one batched lookup of the latest records."""
+    """Decides each asset: fresh (and which record to reuse), stale or missing, and why.
 
-    def __init__(self, store: Store, prepared: Mapping[str, PreparedAsset],
-                 forced: Collection[str] = (), full_records: bool = False,
-                 reasons: bool = True) -> None:
-        self.store = store
+    One batched lookup reads the newest record of every planned asset first; most
+    decisions need nothing more (see :meth:`evaluate`).
+
+    Args:
+        records: the metadata database (:class:`NO_RECORDS` for a store not created yet).
+        objects: the object store (asked whether an object is there).
+        forced: names that run whatever their records say.
+        full_records: read each asset's whole newest record up front (``status``).
+        reasons: say what changed when an asset is stale (needs its full newest record);
+            without, only that its key changed (a run not logging at debug level).
+    """
+
+    def __init__(self, records: Records, objects: ObjectPresence,
+                 prepared: Mapping[str, PreparedAsset], forced: Collection[str] = (),
+                 full_records: bool = False, reasons: bool = True) -> None:
+        self.records = records
         self.prepared = prepared
         self.forced = frozenset(forced)
-        #: Whether a stale decision says what changed, which takes the asset's full
-        #: newest record (one lookup each); without, its reason is only that the key
-        #: changed (a run that does not log at debug level needs no more).
         self.reasons = reasons or full_records
-        #: Each asset's newest successful record: all of it with ``full_records`` (for
-        #: ``status``), else only its key, and the rest fetched when a decision needs it.
+        #: Each asset's newest successful record: all of it with ``full_records``, else
+        #: only its key, and the rest fetched when a decision needs it.
         self._records: dict[str, Materialization] = {}
         self.latest_keys: dict[str, Materialization | RecordKey]
         if full_records:  # a record has every field of its key
-            self._records = store.metadata.latest(prepared)
+            self._records = records.latest(prepared)
             self.latest_keys = dict(self._records)
         else:
-            self.latest_keys = dict(store.metadata.latest_keys(prepared))
-        self._objects = store.objects
+            self.latest_keys = dict(records.latest_keys(prepared))
+        self._objects = objects
         self._exists: dict[str, bool] = {}
         #: Data versions this run produced that no object had before: no recorded key
         #: can contain them, so their downstream needs no lookup by key.
         self.new_versions: set[str] = set()
         self._forgotten: set[str] = set()  # names whose newest record is looked up again
 
+    def evaluate(self, name: str, versions: Mapping[str, str], explain: bool = False
+                 ) -> Decision:
+        """The decision for ``name`` given the data versions known so far (an upstream
+        not in ``versions`` is stale). The common case, the asset's newest record having
+        the key it has now and its object being there, is decided from the records read
+        up front; any other takes :meth:`decide`. With ``explain``, code reasons carry a
+        diff of the code."""
+        item = self.prepared[name]
+        upstream = _known(item.asset.deps, versions)
+        key = None if upstream is None else cache_key(
+            name, item.code.code_hash, item.config_hash, upstream)
+        if key is not None and item.asset.cache and name not in self.forced:
+            reuse = self.reusable(name, key)
+            if reuse is not None:
+                return Decision(FRESH, reuse=reuse, cache_key=key)
+        return self.decide(self._inputs(name, upstream, key, versions), explain=explain)
+
     def inputs(self, name: str, versions: Mapping[str, str]) -> AssetInputs:
         """The inputs of ``name`` given the data versions known so far."""
         item = self.prepared[name]
-        deps = item.asset.deps
-        upstream = _known(deps, versions)
-        stale = [] if upstream is not None else [d for d in deps if d not in versions]
+        upstream = _known(item.asset.deps, versions)
         key = None if upstream is None else cache_key(
             name, item.code.code_hash, item.config_hash, upstream)
+        return self._inputs(name, upstream, key, versions)
+
+    def _inputs(self, name: str, upstream: dict[str, str] | None, key: str | None,
+                versions: Mapping[str, str]) -> AssetInputs:
+        item = self.prepared[name]
+        stale = [] if upstream is not None else [
+            d for d in item.asset.deps if d not in versions]
         return AssetInputs(  # by position: one per planned asset and run
             name, item.code.code_hash, item.config_hash, item.config_dict, upstream, stale,
             key, item.asset.cache, name in self.forced)
 
     def runs_anyway(self, name: str) -> bool:
-        """Whether ``name`` is stale whatever its upstreams' data versions are: forced,
-        not cached, or never materialized (no key of its can match)."""
-        return (name in self.forced or not self.prepared[name].asset.cache
-                or (name not in self.latest_keys and name not in self._forgotten))
+        """Whether ``name`` is not fresh whatever its upstreams' data versions are."""
+        return stale_anyway(name in self.forced, self.prepared[name].asset.cache,
+                            self.latest_key(name)) is not None
 
-    def reusable_as_is(self, name: str, versions: Mapping[str, str]
-                       ) -> Materialization | RecordKey | None:
-        """The newest record of ``name`` if it can be reused as it is: the cache key it
-        has now (every upstream's version known) is the record's and its object is
-        there. The common case of a run, decided without building its inputs; None
-        means :meth:`inputs` and :meth:`decide` must say."""
-        item = self.prepared[name]
-        upstream = _known(item.asset.deps, versions)
-        if upstream is None or not item.asset.cache or name in self.forced:
-            return None
-        return self._reusable(name, cache_key(
-            name, item.code.code_hash, item.config_hash, upstream))
-
-    def _reusable(self, name: str, key_now: str) -> Materialization | RecordKey | None:
+    def reusable(self, name: str, key_now: str) -> Materialization | RecordKey | None:
         """The newest record of ``name`` if its key is ``key_now`` and its object is
         there (no full record needed)."""
-        key = self.latest_keys.get(name)
+        key = self.latest_key(name)
         if key is not None and key.cache_key == key_now and self.object_exists(key):
             return self._records.get(name, key)
         return None
 
+    def latest_key(self, name: str) -> Materialization | RecordKey | None:
+        """The key of the newest successful record of ``name``, if it has one."""
+        if name in self._forgotten:
+            self._forgotten.discard(name)
+            self.latest_keys.update(self.records.latest_keys([name]))
+        return self.latest_keys.get(name)
+
     def latest(self, name: str) -> Materialization | None:
         """The newest successful record of ``name``, if it has one."""
         record = self._records.get(name)
-        if record is None and name in self.latest_keys:
-            record = self.store.metadata.by_id(self.latest_keys[name].id)
+        if record is None and (key := self.latest_key(name)) is not None:
+            record = self.records.by_id(key.id)
             if record is not None:
                 self._records[name] = record
         return record
@@ -110,23 +134,46 @@ class Evaluator:
 
     def decide(self, inputs: AssetInputs, explain: bool = False,
                fresh: bool = False) -> Decision:
-        """Decide ``inputs``; with ``explain``, code reasons carry a diff of the code;
-        with ``fresh``, records another process just committed are seen."""
+        """The full decision for ``inputs``: looks records up by key when the newest
+        one cannot say. With ``explain``, code reasons carry a diff of the code; with
+        ``fresh``, records another process just committed are seen."""
         name = inputs.asset_name
+        last = self.latest(name) if self.reasons else self.latest_key(name)
         key_now = inputs.cache_key if inputs.cache and not inputs.forced else None
-        if key_now is not None and (reuse := self._reusable(name, key_now)) is not None:
-            return Decision(FRESH, reuse=reuse)
-        last = self.latest(name) if self.reasons else self.latest_keys.get(name)
         candidates: list[Materialization] = []
         if key_now is not None and (fresh or (last is not None and not any(  # an older one?
                 v in self.new_versions for v in (inputs.upstream_versions or {}).values()))):
             # one indexed lookup (≈ 20 µs), however long the history
-            candidates = self.store.metadata.by_cache_key(key_now)
-        # never materialized: the key holds the asset's name, so nothing matches
+            candidates = self.records.by_cache_key(key_now)
         return decide(
             inputs, candidates, last, self.object_exists,
-            old_code=self.store.metadata.code_components if explain else None,
+            old_code=self.records.code_components if explain else None,
             new_code=self.prepared[inputs.asset_name].code.components)
+
+
+class _NoRecords:
+    """The records of a store that does not exist yet: none (nothing is created)."""
+
+    def latest(self, asset_names: Collection[str]) -> dict[str, Materialization]:
+        return {}
+
+    def latest_keys(self, asset_names: Collection[str]) -> dict[str, RecordKey]:
+        return {}
+
+    def by_id(self, record_id: int) -> Materialization | None:
+        return None
+
+    def by_cache_key(self, cache_key: str) -> list[Materialization]:
+        return []
+
+    def code_components(self, code_hash: str) -> dict[str, str] | None:
+        return None
+
+    def has(self, data_version: str, size: int) -> bool:
+        return False
+
+
+NO_RECORDS = _NoRecords()
 
 
 def _known(deps: Sequence[str], versions: Mapping[str, str]) -> dict[str, str] | None:

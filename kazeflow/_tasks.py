@@ -8,7 +8,6 @@ import pickle
 import time
 import traceback
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from kazeflow._gcpause import user_code
@@ -16,7 +15,8 @@ from kazeflow.assets import Asset
 from kazeflow.config import Config
 from kazeflow.context import AssetContext
 from kazeflow.errors import IntegrityError, ObjectNotFoundError, UnpicklableResultError
-from kazeflow.store._objects import ObjectStore, ObjectWrite, PendingObject
+from kazeflow.store import objects_at
+from kazeflow.store.interface import Objects, ObjectWriting, StoredObject
 
 #: The asset being materialized in this thread (guards against recursive runs).
 current_asset: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -38,8 +38,8 @@ class Outcome:
     #: In-process only: the value and its object, being written (hash and fsync may
     #: still run) until :meth:`finish_write`, then written but not committed.
     value: Any = None
-    writing: ObjectWrite | None = None
-    pending: PendingObject | None = None
+    writing: ObjectWriting | None = None
+    pending: StoredObject | None = None
     #: Remote only: an upstream whose object could not be loaded (missing or corrupt).
     missing_upstream: str | None = None
 
@@ -59,7 +59,7 @@ class Outcome:
 
 
 def call_local(item: Asset, kwargs: dict[str, Any], config: Config | None, run_id: str,
-               objects: ObjectStore) -> Outcome:
+               objects: Objects) -> Outcome:
     """Call ``item`` with its upstream values and start writing its result (the
     outcome's :meth:`~Outcome.finish_write` waits for it; nothing is committed)."""
     context = AssetContext(item.name, run_id)
@@ -87,9 +87,7 @@ def call_remote(payload: bytes, name: str, inputs: dict[str, str], run_id: str,
     import cloudpickle
 
     item, config = cloudpickle.loads(payload)
-    objects = _worker_stores.get(objects_root)
-    if objects is None:  # one per worker process: its folders are opened once
-        objects = _worker_stores[objects_root] = ObjectStore(Path(objects_root))
+    objects = objects_at(objects_root)
     kwargs = {}
     for upstream, data_version in inputs.items():
         try:
@@ -113,9 +111,6 @@ def call_remote(payload: bytes, name: str, inputs: dict[str, str], run_id: str,
     objects.commit([pending], durable=not objects.can_sync_later)
     return Outcome(started, time.time(), pending.data_version, pending.size, pending.is_new,
                    context.metadata)
-
-
-_worker_stores: dict[str, ObjectStore] = {}
 
 
 def remote_payload(item: Asset, config: Config | None) -> bytes:

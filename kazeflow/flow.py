@@ -7,13 +7,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from kazeflow import _codehash, graph
-from kazeflow._evaluate import Evaluator
+from kazeflow._evaluate import NO_RECORDS, Evaluator
 from kazeflow._execute import ScheduledRun, check_not_inside_asset
 from kazeflow._gcpause import bookkeeping
 from kazeflow._prepare import PreparedAsset, prepare
 from kazeflow.assets import Asset, collect_universe
 from kazeflow.errors import DefinitionError, KazeflowError
-from kazeflow.freshness import FRESH, Decision
+from kazeflow.freshness import FRESH
 from kazeflow.results import AssetStatus, Materialization, Run, RunResult
 from kazeflow.store import Store
 
@@ -129,22 +129,22 @@ class Flow:
 
     def _statuses(self, config: Mapping[str, Mapping[str, Any]] | None
                   ) -> dict[str, AssetStatus]:
-        evaluator = Evaluator(self.store, self._prepare(config), full_records=True)
+        prepared = self._prepare(config, save_sources=False)
+        if self.store.exists():
+            evaluator = Evaluator(self.store.metadata, self.store.objects, prepared,
+                                  full_records=True)
+        else:  # nothing to read, and a status creates nothing
+            evaluator = Evaluator(NO_RECORDS, NO_RECORDS, prepared, full_records=True)
         versions: dict[str, str] = {}
         statuses = {}
         for item in self._plan:
-            reuse = evaluator.reusable_as_is(item.name, versions)  # the common case
-            if reuse is None:
-                inputs = evaluator.inputs(item.name, versions)
-                decision, key = evaluator.decide(inputs, explain=True), inputs.cache_key
-            else:
-                decision, key = Decision(FRESH, reuse=reuse), reuse.cache_key
+            decision = evaluator.evaluate(item.name, versions, explain=True)
             if decision.state == FRESH and decision.reuse is not None:
                 versions[item.name] = decision.reuse.data_version  # type: ignore[assignment]
             record = decision.reuse if isinstance(decision.reuse, Materialization) \
                 else evaluator.latest(item.name)
             statuses[item.name] = AssetStatus(
-                item.name, decision.state, decision.reasons, key, record)
+                item.name, decision.state, decision.reasons, decision.cache_key, record)
         return statuses
 
     def history(self, asset_name: str | None = None, limit: int | None = None
@@ -176,17 +176,20 @@ class Flow:
         """
         return self.store.load(asset_name, version)
 
-    def _prepare(self, config: Mapping[str, Any] | None) -> dict[str, PreparedAsset]:
+    def _prepare(self, config: Mapping[str, Any] | None, save_sources: bool = True
+                 ) -> dict[str, PreparedAsset]:
         """Check ``config`` and fingerprint the plan's code, reusing what the store's
-        source cache knows of unchanged files and saving what it learnt.
+        source cache knows of unchanged files; with ``save_sources`` (a run, which
+        creates the store), saving what it learnt.
 
         Raises:
             ConfigError: bad config (the store is not even opened).
         """
         sources = _codehash.source_cache(self.store.sources_cache_path)
         prepared = prepare(self._plan, config, sources)
-        self.store.objects  # noqa: B018 - opens (creates) the store the cache lives in
-        sources.save()
+        if save_sources:
+            self.store.objects  # noqa: B018 - opens (creates) the store the cache lives in
+            sources.save()
         return prepared
 
     def _forced(self, force: bool | Sequence[str]) -> set[str]:

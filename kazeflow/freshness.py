@@ -23,6 +23,7 @@ class Decision:
     state: str
     reasons: tuple[Reason, ...] = ()
     reuse: Materialization | RecordKey | None = None
+    cache_key: str | None = None  # the asset's key now; None while an upstream is stale
 
 
 @dataclass(slots=True)
@@ -40,6 +41,20 @@ class AssetInputs:
     forced: bool = False
 
 
+def stale_anyway(forced: bool, cache: bool,
+                 last: Materialization | RecordKey | None) -> Decision | None:
+    """The decision for an asset that is not fresh whatever its upstreams' data versions
+    are: forced, not cached, or never materialized (no key of its can match: a cache key
+    holds the asset's name). None when its records must say."""
+    if forced:
+        return Decision(STALE, (Reason("forced", "forced to run"),))
+    if not cache:
+        return Decision(STALE, (Reason("cache_disabled", "cache=False: always runs"),))
+    if last is None:
+        return Decision(MISSING, (Reason("never_materialized", "never materialized"),))
+    return None
+
+
 def decide(inputs: AssetInputs, candidates: Sequence[Materialization],
            last: Materialization | RecordKey | None,
            object_exists: Callable[[Materialization], bool],
@@ -55,14 +70,23 @@ def decide(inputs: AssetInputs, candidates: Sequence[Materialization],
         object_exists: whether a materialization's object is in the store (a stat).
         old_code, new_code: normalised code components, to put a diff in code reasons.
     """
+    decision = _decide(inputs, candidates, last, object_exists, old_code, new_code)
+    decision.cache_key = inputs.cache_key
+    return decision
+
+
+def _decide(inputs: AssetInputs, candidates: Sequence[Materialization],
+            last: Materialization | RecordKey | None,
+            object_exists: Callable[[Materialization], bool],
+            old_code: Callable[[str], Mapping[str, str] | None] | None,
+            new_code: Mapping[str, str] | None) -> Decision:
     if inputs.stale_upstreams:
         reasons = [Reason("upstream_stale", f"upstream {u!r} is stale", {"upstream": u})
                    for u in inputs.stale_upstreams]
         return Decision(STALE, tuple(reasons) + _differences(inputs, last, old_code, new_code))
-    if inputs.forced:
-        return Decision(STALE, (Reason("forced", "forced to run"),))
-    if not inputs.cache:
-        return Decision(STALE, (Reason("cache_disabled", "cache=False: always runs"),))
+    anyway = stale_anyway(inputs.forced, inputs.cache, last)
+    if anyway is not None:
+        return anyway
     for candidate in candidates:
         if object_exists(candidate):
             return Decision(FRESH, reuse=candidate)
@@ -70,8 +94,6 @@ def decide(inputs: AssetInputs, candidates: Sequence[Materialization],
         dv = candidates[0].data_version
         return Decision(MISSING, (Reason("object_missing", "stored object missing or corrupt",
                                          {"data_version": dv}),))
-    if last is None:
-        return Decision(MISSING, (Reason("never_materialized", "never materialized"),))
     differences = _differences(inputs, last, old_code, new_code) or (
         Reason("key_changed", "cache key changed (kazeflow's key format changed)"),)
     return Decision(STALE, differences)

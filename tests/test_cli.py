@@ -283,6 +283,7 @@ def test_toml_config_and_db_commands(kz, tmp_path):
 
 def test_colour_when_asked_and_never_with_no_color(kz, tmp_path, kazeflow_logger):
     _write(tmp_path / "flows.py", FLOW)
+    kz("run", "flows.py")  # a status creates no store: this one does
     assert ANSI.search(kz("--color", "status", "flows.py").stdout)  # piped: plain otherwise
     runner = CliRunner()
     store = str(tmp_path / "store")

@@ -27,6 +27,7 @@ from kazeflow.store._pins import RunPins
 if TYPE_CHECKING:  # SQLAlchemy loads only when a store is opened: fast import
     from kazeflow.results import Materialization, Run
     from kazeflow.store._metadata import MetadataStore
+    from kazeflow.store.interface import Objects
 
 #: Environment variables read by kazeflow (here, and only here).
 ENV_HOME = "KAZEFLOW_HOME"
@@ -77,6 +78,10 @@ class Store:
     def coerce(cls, store: Store | str | os.PathLike[str] | None) -> Store:
         """``store`` itself, or a Store at that path (None: the default location)."""
         return store if isinstance(store, Store) else cls(store)
+
+    def exists(self) -> bool:
+        """Whether a store has been created at :attr:`root` (nothing is created)."""
+        return (self.root / "objects").is_dir()
 
     def _open(self) -> None:
         with self._lock:
@@ -251,3 +256,15 @@ class Store:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+_objects_by_root: dict[str, ObjectStore] = {}
+
+
+def objects_at(root: str) -> Objects:
+    """The object store in the folder ``root`` (a store's ``objects``), opened once per
+    process: a worker process is given only its path."""
+    objects = _objects_by_root.get(root)
+    if objects is None:
+        objects = _objects_by_root[root] = ObjectStore(Path(root))
+    return objects

@@ -16,10 +16,10 @@ import stat
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, NoReturn
+from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, cast
 
 from kazeflow import _pickling
 from kazeflow.errors import (
@@ -30,6 +30,9 @@ from kazeflow.errors import (
 )
 from kazeflow.store._fs import NOFOLLOW, check_data_version, is_data_version, open_dir
 from kazeflow.store._locks import try_lock_fd
+
+if TYPE_CHECKING:
+    from kazeflow.store.interface import StoredObject
 
 log = logging.getLogger("kazeflow")
 
@@ -158,7 +161,7 @@ class ObjectStore:
             except OSError as exc:
                 raise _write_error(self.root, exc) from exc
 
-    def commit(self, pending: list[PendingObject], durable: bool = True) -> None:
+    def commit(self, pending: Sequence[StoredObject], durable: bool = True) -> None:
         """Make written objects durable and visible under their names.
 
         One object: fsync, rename, fsync the folder. Several: rename all, then one
@@ -168,7 +171,7 @@ class ObjectStore:
         ``durable=False`` (only where :attr:`can_sync_later`) objects are renamed only:
         whoever records them calls :meth:`sync` first.
         """
-        pending = list(pending)
+        pending = list[PendingObject](_made_here(pending))
         group = len(pending) > 1 and _syncfs is not None
         try:
             for i, item in enumerate(pending):
@@ -226,9 +229,9 @@ class ObjectStore:
         return PendingObject(item.data_version, item.size, temp, raw,
                              item.is_new if is_new is None else is_new)
 
-    def discard(self, pending: list[PendingObject]) -> None:
+    def discard(self, pending: Sequence[StoredObject]) -> None:
         """Drop written objects that will not be committed."""
-        for item in pending:
+        for item in _made_here(pending):
             if item.raw is not None:
                 item.raw.close()
             if item.temp is not None:
@@ -511,6 +514,11 @@ def _move_into(temp: str, name: str, shard: int) -> int:
     """Rename ``temp`` to ``name`` in the folder ``shard``; gives ``shard``."""
     os.replace(temp, name, dst_dir_fd=shard)
     return shard
+
+
+def _made_here(pending: Sequence[StoredObject]) -> Sequence[PendingObject]:
+    """Objects handed back to the store that wrote them: its own class."""
+    return cast("Sequence[PendingObject]", pending)
 
 
 def _fsync_dir(shard: int) -> None:
