@@ -8,8 +8,8 @@ import stat
 import numpy as np
 import pytest
 
-from kazeflow import Flow, IntegrityError, ObjectNotFoundError, StoreError, _pickling, asset
-from kazeflow.store import Store
+from kazeflow import Flow, IntegrityError, ObjectNotFoundError, StoreError, asset
+from kazeflow.store import Store, _pickling
 
 
 def test_objects_are_named_by_the_sha256_of_their_bytes(store):

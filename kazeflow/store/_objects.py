@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, cast
 
-from kazeflow import _pickling
 from kazeflow.errors import (
     IntegrityError,
     ObjectNotFoundError,
     StoreError,
     UnpicklableResultError,
 )
+from kazeflow.store import _pickling
 from kazeflow.store._fs import NOFOLLOW, check_data_version, is_data_version, open_dir
 from kazeflow.store._locks import try_lock_fd
 
