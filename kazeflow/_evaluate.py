@@ -48,6 +48,9 @@ class Evaluator:
         #: can contain them, so their downstream needs no lookup by key.
         self.new_versions: set[str] = set()
         self._forgotten: set[str] = set()  # names whose newest record is looked up again
+        #: The inputs last built for each asset: deciding it, then leasing and recording
+        #: it, computes its cache key once.
+        self._built: dict[str, AssetInputs] = {}
 
     def evaluate(self, name: str, versions: Mapping[str, str], explain: bool = False
                  ) -> Decision:
@@ -67,9 +70,13 @@ class Evaluator:
         return self.decide(self._inputs(name, upstream, key, versions), explain=explain)
 
     def inputs(self, name: str, versions: Mapping[str, str]) -> AssetInputs:
-        """The inputs of ``name`` given the data versions known so far."""
+        """The inputs of ``name`` given the data versions known so far (those built by
+        the last decision of ``name``, if its upstream versions are the same)."""
         item = self.prepared[name]
         upstream = _known(item.asset.deps, versions)
+        built = self._built.get(name)
+        if built is not None and upstream is not None and built.upstream_versions == upstream:
+            return built
         key = None if upstream is None else cache_key(
             name, item.code.code_hash, item.config_hash, upstream)
         return self._inputs(name, upstream, key, versions)
@@ -79,9 +86,10 @@ class Evaluator:
         item = self.prepared[name]
         stale = [] if upstream is not None else [
             d for d in item.asset.deps if d not in versions]
-        return AssetInputs(  # by position: one per planned asset and run
+        inputs = self._built[name] = AssetInputs(  # by position: one per asset and run
             name, item.code.code_hash, item.config_hash, item.config_dict, upstream, stale,
             key, item.asset.cache, name in self.forced)
+        return inputs
 
     def runs_anyway(self, name: str) -> bool:
         """Whether ``name`` is not fresh whatever its upstreams' data versions are."""
