@@ -90,18 +90,18 @@ def test_a_worker_made_object_stays_pinned_until_its_result_is_read(store, where
     held_dv = made_by(flow, held, "value")
     path = store.objects.path(held_dv)
     newer = run(flow, 2)  # the held result's record is no longer the newest
-    assert newer["value"] == expected(2) and newer["length"] == 1001  # read: unpinned
-    assert not pin_file(store, newer).exists() and pin_file(store, held).exists()
+    assert newer["value"] == expected(2) and newer["length"] == 1001
+    assert not pin_file(store, newer).exists()  # all read: only `held` pins anything
 
     report = collect(store.root)
     # the n=0 and n=1 records of value and length go; only the pin keeps held's object
     assert report["records"] == 4
     assert not any(m.run_id == held.run_id for m in flow.history())
-    assert path.is_file()
-    assert held["length"] == 1001  # one value read, one still to load: still pinned
-    assert pin_file(store, held).exists()
+    assert path.is_file(), "gc removed an object that an unread RunResult refers to"
+    assert held["length"] == 1001  # one value read, one still to load
     collect(store.root)
-    assert path.is_file()
+    assert path.is_file(), "gc removed an object before its RunResult read it"
+    assert pin_file(store, held).exists()
 
     assert held["value"] == expected(1)  # loaded (and verified) from the store
     assert not pin_file(store, held).exists()  # everything read: unpinned
@@ -119,10 +119,10 @@ def test_a_dropped_result_unpins_the_worker_made_object(store):
     newer = run(flow, 2)
     dict(newer)  # read it all
     gc_in_another_handle(store.root)
-    assert path.is_file() and pins.exists()
+    assert path.is_file(), "gc removed an object that an unread RunResult refers to"
+    assert pins.exists()
     del held
     garbage.collect()  # a result nobody can read any more lets go of its pins
-    assert not pins.exists()
     report = gc_in_another_handle(store.root)
     assert report["objects"] >= 1 and not path.exists()
-    assert store.verify().ok
+    assert not pins.exists() and store.verify().ok
