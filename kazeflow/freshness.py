@@ -48,10 +48,10 @@ def stale_anyway(forced: bool, cache: bool,
     holds the asset's name). None when its records must say."""
     if forced:
         return Decision(STALE, (Reason("forced", "forced to run"),))
-    if not cache:
-        return Decision(STALE, (Reason("cache_disabled", "cache=False: always runs"),))
     if last is None:
         return Decision(MISSING, (Reason("never_materialized", "never materialized"),))
+    if not cache:
+        return Decision(STALE, (Reason("cache_disabled", "cache=False: always runs"),))
     return None
 
 
@@ -80,7 +80,7 @@ def _decide(inputs: AssetInputs, candidates: Sequence[Materialization],
             object_exists: Callable[[Materialization], bool],
             old_code: Callable[[str], Mapping[str, str] | None] | None,
             new_code: Mapping[str, str] | None) -> Decision:
-    if inputs.stale_upstreams:
+    if inputs.stale_upstreams and last is not None:  # else: never materialized
         reasons = [Reason("upstream_stale", f"upstream {u!r} is stale", {"upstream": u})
                    for u in inputs.stale_upstreams]
         return Decision(STALE, tuple(reasons) + _differences(inputs, last, old_code, new_code))

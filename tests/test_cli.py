@@ -123,8 +123,8 @@ def test_run_status_history_runs_show_and_force(kz, tmp_path):
 
     before = json.loads(kz("status", "flows.py", "--json").stdout)
     assert {s["asset_name"]: s["state"] for s in before} == {
-        "raw_data": "missing", "processed_data": "stale", "report": "stale"}
-    assert before[1]["reasons"][0]["kind"] == "upstream_stale"
+        "raw_data": "missing", "processed_data": "missing", "report": "missing"}
+    assert before[1]["reasons"][0]["kind"] == "never_materialized"
 
     first = kz("run", "flows.py", "--config", "config.json")
     assert "3 materialized, 0 reused, 0 failed" in first.stderr
