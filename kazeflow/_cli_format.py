@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from kazeflow.assets import Asset
+from kazeflow.errors import last_line
 from kazeflow.results import AssetStatus, Materialization, Run
 
 #: Colours of states, run statuses and run outcomes.
@@ -123,9 +124,16 @@ def history_table(records: Sequence[Materialization]) -> str:
     """One row per materialization, newest first."""
     rows: list[Sequence[Cell]] = [
         [str(m.id), m.asset_name, (m.status, m.status), short(m.data_version), size(m.size),
-         when(m.started_at), f"{m.duration:.2f}s", m.run_id[:8]] for m in records]
+         when(m.started_at), f"{m.duration:.2f}s", m.run_id[:8], error_line(m.error)]
+        for m in records]
     return table(["ID", "ASSET", "STATUS", "DATA VERSION", "SIZE", "STARTED", "DURATION",
-                  "RUN"], rows)
+                  "RUN", "ERROR"], rows)
+
+
+def error_line(error: str | None, width: int = 60) -> str:
+    """The last line of a recorded error, cut to ``width``; empty for none."""
+    line = last_line(error)
+    return line if len(line) <= width else line[:width - 3] + "..."
 
 
 def runs_table(records: Sequence[Run]) -> str:

@@ -16,8 +16,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from kazeflow import _cli_format as fmt
 from kazeflow._cli_input import InputError, import_target
 from kazeflow._cli_options import echo_json, json_option, store_option
-from kazeflow.errors import KazeflowError
+from kazeflow.errors import KazeflowError, ObjectNotFoundError
 from kazeflow.flow import Flow
+from kazeflow.results import Materialization
 from kazeflow.store import Store
 from kazeflow.store._metadata import BAD_URL_ERRORS, bad_url
 from kazeflow.store._migrate import HEAD, REVISIONS, current_revision
@@ -61,7 +62,8 @@ def runs(limit: int | None, store: Store, as_json: bool) -> None:
 @click.command()
 @click.argument("asset")
 @click.option("--version", "version", metavar="V",
-              help="A data version, or a unique prefix of one (default: the newest).")
+              help="A record id as `history` prints it, a data version, or a unique "
+                   "prefix of one (default: the newest). A number is tried as an id first.")
 @click.option("-t", "--target", metavar="TARGET",
               help="Import TARGET first, when the value's classes are defined there.")
 @store_option(create=False)
@@ -74,7 +76,7 @@ def show(asset: str, version: str | None, target: str | None, store: Store,
     """
     if target is not None:
         import_target(target)
-    record = store.materialization(asset, version)
+    record = _materialization(store, asset, version)
     try:
         value = store.load(asset, record.id)
     except KazeflowError:
@@ -88,6 +90,17 @@ def show(asset: str, version: str | None, target: str | None, store: Store,
         return
     click.echo("\n".join(fmt.materialization_lines(record)))
     click.echo(f"{click.style('value'.ljust(16), bold=True)}{fmt.short_repr(value)}")
+
+
+def _materialization(store: Store, asset: str, version: str | None) -> Materialization:
+    """The record ``--version`` names: an id (as ``history`` prints), else a data
+    version or a prefix of one."""
+    if version is not None and version.isdigit():
+        try:
+            return store.materialization(asset, int(version))
+        except ObjectNotFoundError:
+            pass
+    return store.materialization(asset, version)
 
 
 @click.command()

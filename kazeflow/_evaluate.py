@@ -177,6 +177,9 @@ class _NoRecords:
     def code_components(self, code_hash: str) -> dict[str, str] | None:
         return None
 
+    def latest_failures(self, asset_names: Collection[str]) -> dict[str, Materialization]:
+        return {}
+
     def has(self, data_version: str, size: int) -> bool:
         return False
 

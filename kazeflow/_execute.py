@@ -143,9 +143,10 @@ class ScheduledRun:
         pins.seal()
         log.info("run %s: %s", self.run_id[:8], result.summary(),
                  extra={"kazeflow_event": "run_finished", "run_id": self.run_id})
-        if failed or skipped:
+        if failed or skipped:  # chained to the first asset's own error: its frames show
+            first = next((state.errors[n] for n in failed if n in state.errors), None)
             raise FlowRunError(_failure_message(failed, skipped), result=result,
-                               errors=state.errors)
+                               errors=state.errors) from first
         return result
 
     # ------------------------------------------------------------------ scheduling

@@ -12,6 +12,7 @@ from kazeflow._evaluate import Evaluator
 from kazeflow._prepare import PreparedAsset
 from kazeflow._runstate import Job, RunState
 from kazeflow._tasks import Outcome
+from kazeflow.errors import last_line
 from kazeflow.freshness import FRESH, AssetInputs
 from kazeflow.results import Materialization, RecordKey
 from kazeflow.store.interface import Lock, Pins, RunStore, StoredObject
@@ -47,9 +48,10 @@ class Recorder:
         item, inputs, lease = job.item, job.inputs, job.lease
         assert inputs is not None and lease is not None
         if outcome.error is not None:
-            log.error("asset %r failed: %s", item.name, outcome.error.strip().splitlines()[-1])
+            error = last_line(outcome.error)
+            log.error("asset %r failed: %s", item.name, error)
             self.queue(inputs, outcome, lease)
-            self.state.failed[item.name] = outcome.error.strip().splitlines()[-1]
+            self.state.failed[item.name] = error
             if isinstance(outcome.exc, Exception):
                 self.state.errors[item.name] = outcome.exc
             return

@@ -116,7 +116,8 @@ class ObjectNotFoundError(StoreError, LookupError):
 
 
 class FlowRunError(KazeflowError):
-    """Some assets of a run failed.
+    """Some assets of a run failed; ``__cause__`` is the first failing asset's exception
+    (in plan order), so an uncaught failure shows its traceback.
 
     Attributes:
         result: the partial :class:`RunResult` (what did succeed).
@@ -136,3 +137,9 @@ class WorkerDiedError(KazeflowError):
     def __init__(self, message: str, *, exitcode: int | None) -> None:
         super().__init__(message)
         self.exitcode = exitcode
+
+
+def last_line(error: str | None) -> str:
+    """The last line of a recorded error text (a traceback ends with the exception)."""
+    lines = (error or "").strip().splitlines()
+    return lines[-1].strip() if lines else ""

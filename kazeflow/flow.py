@@ -12,10 +12,11 @@ from kazeflow._execute import ScheduledRun, check_not_inside_asset
 from kazeflow._gcpause import bookkeeping
 from kazeflow._prepare import PreparedAsset, prepare
 from kazeflow.assets import Asset, collect_universe
-from kazeflow.errors import DefinitionError, KazeflowError
+from kazeflow.errors import DefinitionError, KazeflowError, last_line
 from kazeflow.freshness import FRESH
-from kazeflow.results import AssetStatus, Materialization, Run, RunResult
+from kazeflow.results import AssetStatus, Materialization, Reason, Run, RunResult
 from kazeflow.store import Store
+from kazeflow.store.interface import ObjectPresence, Records
 
 
 class Flow:
@@ -130,21 +131,27 @@ class Flow:
     def _statuses(self, config: Mapping[str, Mapping[str, Any]] | None
                   ) -> dict[str, AssetStatus]:
         prepared = self._prepare(config, save_sources=False)
+        records: Records
+        objects: ObjectPresence
         if self.store.exists():
-            evaluator = Evaluator(self.store.metadata, self.store.objects, prepared,
-                                  full_records=True)
+            records, objects = self.store.metadata, self.store.objects
         else:  # nothing to read, and a status creates nothing
-            evaluator = Evaluator(NO_RECORDS, NO_RECORDS, prepared, full_records=True)
+            records = objects = NO_RECORDS
+        evaluator = Evaluator(records, objects, prepared, full_records=True)
+        failures = records.latest_failures(prepared)
         versions: dict[str, str] = {}
         statuses = {}
         for item in self._plan:
             decision = evaluator.evaluate(item.name, versions, explain=True)
+            reasons = decision.reasons
             if decision.state == FRESH and decision.reuse is not None:
                 versions[item.name] = decision.reuse.data_version  # type: ignore[assignment]
+            elif (failure := failures.get(item.name)) is not None:
+                reasons += (_failed_reason(failure),)
             record = decision.reuse if isinstance(decision.reuse, Materialization) \
                 else evaluator.latest(item.name)
             statuses[item.name] = AssetStatus(
-                item.name, decision.state, decision.reasons, decision.cache_key, record)
+                item.name, decision.state, reasons, decision.cache_key, record)
         return statuses
 
     def history(self, asset_name: str | None = None, limit: int | None = None
@@ -206,6 +213,13 @@ class Flow:
         if unknown:
             raise graph.unknown_asset(unknown[0], self.asset_names, "force= names an ")
         return set(force)
+
+
+def _failed_reason(failure: Materialization) -> Reason:
+    """The reason that says an asset's last attempt failed, and with what."""
+    error = last_line(failure.error) or "unknown error"
+    return Reason("last_failed", f"its last attempt failed: {error}",
+                  {"error": error, "run_id": failure.run_id, "id": failure.id})
 
 
 def _check_pools(pools: Mapping[str, int] | None) -> dict[str, int]:

@@ -411,3 +411,64 @@ def test_run_pool_option_bounds_assets_of_a_pool(kz, tmp_path):
     assert spans == {"1": False, "2": True}
     bad = kz("run", "pooled.py", "--pool", "gpu=0", rc=2)
     assert "give NAME=SIZE with a whole number SIZE >= 1" in bad.stderr
+
+
+BROKEN = '''
+from kazeflow import asset
+
+
+def parse(rows):
+    for i, row in enumerate(rows):
+        if row < 0:
+            raise ValueError(f"bad row {i}: {row}")
+    return rows
+
+
+@asset
+def rows():
+    return [1, 2, -3]
+
+
+@asset
+def parsed(rows):
+    return parse(rows)
+
+
+if __name__ == "__main__":
+    from kazeflow import Flow
+    Flow(["parsed"]).run()
+'''
+
+
+def test_a_failure_reads_like_python_in_scripts_history_status_and_show(kz, tmp_path):
+    script = _write(tmp_path / "flows.py", BROKEN)
+    # An uncaught failure of a script shows the user's own frames, then FlowRunError.
+    crashed = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=kz.env,
+                             capture_output=True, text=True, timeout=60)
+    assert crashed.returncode == 1
+    err = crashed.stderr
+    assert f'File "{script}"' in err and "in parse" in err
+    assert "ValueError: bad row 2: -3" in err
+    assert "direct cause of the following exception" in err
+    assert err.rstrip().splitlines()[-1].startswith("kazeflow.errors.FlowRunError: asset "
+                                                    "'parsed' failed: ValueError: bad row 2")
+
+    history, status = kz.many(("history",), ("status", "flows.py", "--json"))
+    failed_row = next(line for line in history.stdout.splitlines() if " failed " in line)
+    assert "parsed" in failed_row and "ValueError: bad row 2: -3" in failed_row
+    reasons = {s["asset_name"]: s["reasons"] for s in json.loads(status.stdout)}
+    assert reasons["rows"] == []
+    assert [r["kind"] for r in reasons["parsed"]] == ["never_materialized", "last_failed"]
+    assert reasons["parsed"][1]["message"] == \
+        "its last attempt failed: ValueError: bad row 2: -3"
+
+    _write(script, BROKEN.replace("[1, 2, -3]", "[1, 2, 3]"))
+    kz("run", "flows.py")
+    history = kz("history", "parsed", "--json")
+    newest = json.loads(history.stdout)[0]
+    assert newest["status"] == "materialized"
+    status = json.loads(kz("status", "flows.py", "--json").stdout)
+    assert all(s["state"] == "fresh" and s["reasons"] == [] for s in status)
+    shown = json.loads(kz("show", "parsed", "--version", str(newest["id"]), "--json").stdout)
+    assert shown["materialization"]["id"] == newest["id"]
+    assert shown["value_repr"] == "[1, 2, 3]"

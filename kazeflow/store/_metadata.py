@@ -324,9 +324,18 @@ class MetadataStore:
         rows = self._newest(asset_names, "latest_keys", _KEY_COLUMNS)
         return {row[0]: RecordKey(*row[1:]) for row in rows}
 
-    def _newest(self, asset_names: Collection[str], tag: str, columns: str) -> list[Any]:
+    @_guarded("read")
+    def latest_failures(self, asset_names: Collection[str]) -> dict[str, Materialization]:
+        """The newest attempt of each asset whose newest attempt failed."""
+        rows = self._newest(asset_names, "latest_attempts", _RECORD_COLUMNS, "")
+        return {row[0]: record for row in rows
+                if (record := _materialization(row[1:])).status == "failed"}
+
+    def _newest(self, asset_names: Collection[str], tag: str, columns: str,
+                where: str = " AND n.status = 'materialized'") -> list[Any]:
         """The asset name and ``columns`` (of ``materializations AS m``) of the newest
-        successful record of each of ``asset_names``, in one query. On SQLite and
+        successful record (any record, with ``where=""``) of each of ``asset_names``, in
+        one query. On SQLite and
         PostgreSQL the names go in as one JSON parameter and each is an index probe, so
         the cost follows the plan, not the length of the history (2 ms for 1,000 assets
         with 300,000 records, where grouping the whole history took 20 ms)."""
@@ -336,13 +345,13 @@ class MetadataStore:
                 f"SELECT m.asset_name, {columns} FROM {names} AS j"
                 " JOIN materializations AS m ON m.id = (SELECT max(n.id)"
                 " FROM materializations AS n"
-                " WHERE n.asset_name = j.value AND n.status = 'materialized')"),
+                f" WHERE n.asset_name = j.value{where})"),
                 names=json.dumps(list(asset_names)))  # a duplicate only repeats a row
         wanted = set(asset_names)  # other databases: group the whole history
         rows = self._read(tag, (
             f"SELECT m.asset_name, {columns} FROM materializations AS m WHERE m.id IN"
-            " (SELECT max(id) FROM materializations WHERE status = 'materialized'"
-            " GROUP BY asset_name)"))
+            " (SELECT max(n.id) FROM materializations AS n WHERE 1 = 1"
+            f"{where} GROUP BY n.asset_name)"))
         return [row for row in rows if row[0] in wanted]
 
     @_guarded("read")

@@ -100,6 +100,8 @@ class Records(Protocol):
 
     def code_components(self, code_hash: str) -> dict[str, str] | None: ...
 
+    def latest_failures(self, asset_names: Collection[str]) -> dict[str, Materialization]: ...
+
 
 class RunRecords(Records, Protocol):
     """The metadata database as a run writes it."""
