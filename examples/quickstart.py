@@ -20,10 +20,13 @@ def processed_data(config: Config, raw_data):
     return sum(raw_data) * config.get("multiplier", 1)
 
 
+#: The flow and its config: `python quickstart.py` runs it, and
+#: `kazeflow status quickstart.py:flow` checks the very same flow.
+flow = Flow(["processed_data"], config={"processed_data": {"multiplier": 2}})
+
 if __name__ == "__main__":
     logging.basicConfig(format="%(message)s")
     logging.getLogger("kazeflow").setLevel(logging.INFO)
-    results = Flow(asset_names=["processed_data"]).run(
-        config={"processed_data": {"multiplier": 2}})
+    results = flow.run()
     print(f"Flow results: {results}")
     print(f"{len(results.reused)} reused, {len(results.materialized)} materialized")

@@ -8,8 +8,11 @@ Shared decorators keep every command's options spelled and documented the same w
 from __future__ import annotations
 
 import functools
+import os
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -19,7 +22,7 @@ from kazeflow._cli_input import InputError, import_target
 from kazeflow._cli_log import TerminalLog
 from kazeflow.assets import registry
 from kazeflow.flow import Flow
-from kazeflow.store import Store
+from kazeflow.store import DEFAULT_DIR, ENV_HOME, Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -77,13 +80,69 @@ def select_option(fn: F) -> F:
                              "every asset TARGET registers).")(fn)
 
 
-def plan_flow(target: str, selection: Sequence[str], store: Store) -> Flow:
-    """Import TARGET and plan ``selection`` (or all its assets) on ``store``."""
-    module = import_target(target)
-    if not registry.snapshot():
-        raise InputError(f"TARGET {target!r} (module {module!r}) defines no assets; "
-                         "decorate functions with @asset")
-    return Flow(list(selection) or None, store=store)
+def plan_flow(target: str, selection: Sequence[str], store: Store,
+              reading: bool = False) -> Flow:
+    """Import TARGET and plan ``selection`` (or all its assets) on ``store``.
+
+    ``file.py:name`` or ``pkg.module:name`` takes the :class:`Flow` object ``name`` of the
+    module, with its selection, config and store (``--store`` overrides its store). A
+    store given by neither ``--store`` nor ``$KAZEFLOW_HOME`` is ``./.kazeflow`` if that
+    exists, else the TARGET's folder's ``.kazeflow`` if that exists, else ``./.kazeflow``.
+    ``reading`` commands create no store: when there is none they say where they looked.
+    """
+    module_target, flow_name = split_target(target)
+    module = import_target(module_target)
+    params = click.get_current_context().params
+    explicit = bool(params.get("store_path") or params.get("database_url")
+                    or os.environ.get(ENV_HOME))
+    looked = [store.root]
+    if not explicit and not store.exists():
+        beside = Path(getattr(sys.modules[module], "__file__", None) or ".").absolute() \
+            .parent / DEFAULT_DIR
+        if beside != store.root:
+            looked.append(beside)
+            if Store(beside).exists():
+                store = Store(beside)
+    if flow_name is not None:
+        flow = _flow_object(target, module, flow_name)
+        if explicit or selection:
+            planned = Flow(list(selection) or None, assets=flow.assets,
+                           store=store if explicit else flow.store)
+            planned.config = {name: settings for name, settings in flow.config.items()
+                              if name in planned.asset_names}
+            flow = planned
+    else:
+        if not registry.snapshot():
+            raise InputError(f"TARGET {target!r} (module {module!r}) defines no assets; "
+                             "decorate functions with @asset")
+        flow = Flow(list(selection) or None, store=store)
+    if reading and not flow.store.exists():
+        where = " nor ".join(str(p) for p in dict.fromkeys(
+            looked if flow_name is None or explicit else [flow.store.root]))
+        click.echo(f"note: no kazeflow store at {where} yet: every asset is missing; run "
+                   f"the flow, or point at a store with --store PATH or ${ENV_HOME}",
+                   err=True)
+    return flow
+
+
+def split_target(target: str) -> tuple[str, str | None]:
+    """``"flows.py:flow"`` → ``("flows.py", "flow")``; a TARGET without ``:name`` → None."""
+    head, colon, name = target.rpartition(":")
+    if colon and head and name.isidentifier():
+        return head, name
+    return target, None
+
+
+def _flow_object(target: str, module: str, name: str) -> Flow:
+    flow = getattr(sys.modules[module], name, None)
+    if not isinstance(flow, Flow):
+        found = "nothing" if flow is None else f"a {type(flow).__name__}"
+        flows = [n for n, v in vars(sys.modules[module]).items() if isinstance(v, Flow)]
+        hint = f"; its Flow objects: {', '.join(flows)}" if flows else \
+            "; define one, e.g. flow = Flow([...], config={...})"
+        raise InputError(f"TARGET {target!r}: {name!r} in module {module!r} is {found}, "
+                         f"not a Flow{hint}")
+    return flow
 
 
 def echo_json(value: Any) -> None:

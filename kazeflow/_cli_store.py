@@ -15,10 +15,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from kazeflow import _cli_format as fmt
 from kazeflow._cli_input import InputError, import_target
-from kazeflow._cli_options import echo_json, json_option, store_option
+from kazeflow._cli_options import echo_json, json_option, plan_flow, split_target, store_option
+from kazeflow.assets import registry
 from kazeflow.errors import KazeflowError, ObjectNotFoundError
 from kazeflow.flow import Flow
-from kazeflow.results import Materialization
+from kazeflow.freshness import FRESH
+from kazeflow.results import AssetStatus, Materialization
 from kazeflow.store import Store
 from kazeflow.store._metadata import BAD_URL_ERRORS, bad_url
 from kazeflow.store._migrate import HEAD, REVISIONS, current_revision
@@ -73,10 +75,16 @@ def show(asset: str, version: str | None, target: str | None, store: Store,
     """Show one materialization of ASSET and a short repr of its value.
 
     The value is loaded and hash-verified; its classes must be importable (--target).
+    With --target (a file, module or file.py:flow), says whether it is what the flow
+    would produce now.
     """
+    current = None
     if target is not None:
-        import_target(target)
+        import_target(split_target(target)[0])
     record = _materialization(store, asset, version)
+    if target is not None and (split_target(target)[1] or asset in registry.snapshot()):
+        status = plan_flow(target, [asset], store).status()[asset]
+        current = _current(status, record)
     try:
         value = store.load(asset, record.id)
     except KazeflowError:
@@ -86,10 +94,24 @@ def show(asset: str, version: str | None, target: str | None, store: Store,
                          f"{exc}; pass --target with the module or file that defines its "
                          "types") from exc
     if as_json:
-        echo_json({"materialization": record, "value_repr": fmt.short_repr(value)})
+        echo_json({"materialization": record, "value_repr": fmt.short_repr(value),
+                   "current": None if current is None else current[0]})
         return
     click.echo("\n".join(fmt.materialization_lines(record)))
+    said = current[1] if current else "unknown (give --target TARGET to compare with your code)"
+    click.echo(f"{click.style('current'.ljust(16), bold=True)}{said}")
     click.echo(f"{click.style('value'.ljust(16), bold=True)}{fmt.short_repr(value)}")
+
+
+def _current(status: AssetStatus, record: Materialization) -> tuple[bool, str]:
+    """Whether ``record`` is what the flow would produce now, and a line saying so (or
+    why not)."""
+    if status.state == FRESH and status.last is not None:
+        if status.last.data_version == record.data_version:
+            return True, "yes: what the flow produces now"
+        return False, f"no: the flow now produces record {status.last.id}"
+    why = "; ".join(map(str, status.reasons))
+    return False, f"no: the asset is {status.state} ({why})"
 
 
 def _materialization(store: Store, asset: str, version: str | None) -> Materialization:

@@ -39,6 +39,24 @@ def prepare(plan: Sequence[Asset], config: Mapping[str, Any] | None,
     (reusing the analyses in ``sources`` of functions whose files did not change).
 
     Raises:
+        ConfigError: see :func:`effective_configs`.
+    """
+    configs = effective_configs(plan, config)
+    prepared = {}
+    for item in plan:
+        cfg = configs[item.name]
+        code = (_codehash.code_version_fingerprint(item.code_version) if item.code_version
+                else _codehash.fingerprint(item.fn, sources))
+        prepared[item.name] = PreparedAsset(
+            item, cfg, config_hash(cfg.to_dict() if cfg is not None else None), code)
+    return prepared
+
+
+def effective_configs(plan: Sequence[Asset], config: Mapping[str, Any] | None
+                      ) -> dict[str, Config | None]:
+    """Each planned asset's config: ``config`` checked against its schema, with defaults.
+
+    Raises:
         ConfigError: config for an asset outside the plan or without ``config_schema``,
             or config that its schema rejects.
     """
@@ -59,13 +77,6 @@ def prepare(plan: Sequence[Asset], config: Mapping[str, Any] | None,
             raise ConfigError(
                 f"config given for asset {name!r}, which declares no config_schema; add "
                 f"@asset(config_schema=...) or drop its config", asset_name=name)
-    prepared = {}
-    for item in plan:
-        cfg = None
-        if item.config_schema is not None:
-            cfg = build_config(item.config_schema, config.get(item.name), item.name)
-        code = (_codehash.code_version_fingerprint(item.code_version) if item.code_version
-                else _codehash.fingerprint(item.fn, sources))
-        prepared[item.name] = PreparedAsset(
-            item, cfg, config_hash(cfg.to_dict() if cfg is not None else None), code)
-    return prepared
+    return {item.name: None if item.config_schema is None else
+            build_config(item.config_schema, config.get(item.name), item.name)
+            for item in plan}

@@ -74,7 +74,8 @@ def cli(ctx: click.Context, verbose: bool, debug: bool, color: bool | None) -> N
     """kazeflow: materialize assets incrementally; ask what is stale and why.
 
     TARGET is a module path (pkg.flows) or a file (path/to/flows.py) whose import
-    registers assets. Store-level commands (history, runs, show, verify, gc, db) need
+    registers assets, or a Flow object in one (flows.py:flow), whose selection, config
+    and store are then used. Store-level commands (history, runs, show, verify, gc, db) need
     only the store: --store PATH, $KAZEFLOW_HOME, or ./.kazeflow.
     """
     if color is None and os.environ.get("NO_COLOR"):
@@ -170,7 +171,7 @@ def status(target: str, selection: tuple[str, ...], config_file: str | None, sto
 
     Executes nothing. Give the same --config as the run you compare against.
     """
-    flow = plan_flow(target, selection, store)
+    flow = plan_flow(target, selection, store, reading=True)
     statuses = flow.status(read_config(config_file))
     if as_json:
         echo_json(list(statuses.values()))
@@ -192,7 +193,7 @@ def why(target: str, asset: str, config_file: str | None, store: Store,
     last materialization, the config diff, and for each upstream that changed or is
     stale, that upstream's own explanation.
     """
-    flow = plan_flow(target, [asset], store)
+    flow = plan_flow(target, [asset], store, reading=True)
     tree = fmt.explain(flow.status(read_config(config_file)), asset)
     if as_json:
         echo_json(tree)
@@ -214,7 +215,7 @@ def graph(target: str, selection: tuple[str, ...], config_file: str | None, form
     Nodes are labelled fresh, stale or missing (as in `status`) and coloured by state;
     paste Mermaid into Markdown, or pipe dot into `dot -Tsvg`.
     """
-    flow = plan_flow(target, selection, store)
+    flow = plan_flow(target, selection, store, reading=True)
     statuses = flow.status(read_config(config_file))
     planned = list(flow.assets)
     click.echo(fmt.mermaid(planned, statuses) if format_ == "mermaid"

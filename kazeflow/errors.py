@@ -15,6 +15,7 @@ Every error kazeflow raises on purpose derives from :class:`KazeflowError`::
     │   ├── SchemaVersionError     the database is newer than this kazeflow
     │   ├── IntegrityError         an object's bytes do not match its hash
     │   └── ObjectNotFoundError    no such materialization or object
+    │       └── NotFreshError      Flow.load of an asset that is stale or missing
     ├── FlowRunError               a run in which some asset failed (carries .result)
     └── WorkerDiedError            a worker process died while running an asset
 """
@@ -25,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from kazeflow.results import RunResult
+    from kazeflow.results import AssetStatus, RunResult
 
 
 class KazeflowError(Exception):
@@ -113,6 +114,15 @@ class IntegrityError(StoreError):
 
 class ObjectNotFoundError(StoreError, LookupError):
     """A materialization or object that the store does not have."""
+
+
+class NotFreshError(ObjectNotFoundError):
+    """``Flow.load`` of an asset that is stale or missing: no materialization matches
+    its current code, config and upstreams (``.status`` says why)."""
+
+    def __init__(self, message: str, *, status: AssetStatus) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class FlowRunError(KazeflowError):

@@ -10,9 +10,9 @@ from kazeflow import _codehash, graph
 from kazeflow._evaluate import NO_RECORDS, Evaluator
 from kazeflow._execute import ScheduledRun, check_not_inside_asset
 from kazeflow._gcpause import bookkeeping
-from kazeflow._prepare import PreparedAsset, prepare
+from kazeflow._prepare import PreparedAsset, effective_configs, prepare
 from kazeflow.assets import Asset, collect_universe
-from kazeflow.errors import DefinitionError, KazeflowError, last_line
+from kazeflow.errors import DefinitionError, KazeflowError, NotFreshError, last_line
 from kazeflow.freshness import FRESH
 from kazeflow.results import AssetStatus, Materialization, Reason, Run, RunResult
 from kazeflow.store import Store
@@ -28,20 +28,25 @@ class Flow:
         assets: asset objects to use in place of (or in addition to) registered ones.
         store: a :class:`Store`, a folder path, or ``None`` for ``$KAZEFLOW_HOME`` or
             ``./.kazeflow``.
+        config: asset name → settings: the config that :meth:`run`, :meth:`status`,
+            :meth:`load` and the CLI (``kazeflow status flows.py:flow``) use when they are
+            given none. Checked here against each asset's schema.
 
     Raises:
         UnknownAssetError: a selected or upstream name that no asset has.
         CycleError: the dependencies loop.
+        ConfigError: bad ``config``.
 
     Example::
 
-        result = Flow(["processed_data"]).run(config={"processed_data": {"multiplier": 2}})
-        result["processed_data"]  # 30
+        flow = Flow(["processed_data"], config={"processed_data": {"multiplier": 2}})
+        flow.run()["processed_data"]  # 30
     """
 
     def __init__(self, asset_names: Iterable[str | Asset] | str | None = None, *,
                  assets: Iterable[Asset] | None = None,
-                 store: Store | str | os.PathLike[str] | None = None) -> None:
+                 store: Store | str | os.PathLike[str] | None = None,
+                 config: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         assets = list(assets) if assets is not None else None
         if isinstance(asset_names, (str, Asset)):
             asset_names = [asset_names]
@@ -55,6 +60,12 @@ class Flow:
         with bookkeeping():  # planning thousands of assets allocates much
             self._plan = graph.plan(collect_universe(assets), selection)
         self.store = Store.coerce(store)
+        if config is not None:  # bad config fails here, not at first use
+            effective_configs(self._plan, config)
+        #: The config used when a call gives none (a copy: later edits of the caller's
+        #: mapping change nothing).
+        self.config: dict[str, dict[str, Any]] = {
+            name: dict(settings) for name, settings in (config or {}).items()}
 
     @property
     def assets(self) -> tuple[Asset, ...]:
@@ -67,7 +78,8 @@ class Flow:
         return tuple(a.name for a in self._plan)
 
     def __repr__(self) -> str:
-        return f"Flow({list(self.asset_names)!r}, store={self.store!r})"
+        config = f", config={self.config!r}" if self.config else ""
+        return f"Flow({list(self.asset_names)!r}, store={self.store!r}{config})"
 
     def run(self, config: Mapping[str, Mapping[str, Any]] | None = None,
             force: bool | Sequence[str] = False, *, executor: Any = "sequential",
@@ -77,7 +89,7 @@ class Flow:
 
         Args:
             config: asset name → settings, checked against each asset's schema before
-                anything runs.
+                anything runs (default: the flow's ``config``).
             force: ``True`` re-executes every planned asset; a list of names re-executes
                 those (their downstream only if their data version changes).
             executor: ``"sequential"`` (one asset at a time), ``"threads"``,
@@ -120,7 +132,8 @@ class Flow:
 
     def status(self, config: Mapping[str, Mapping[str, Any]] | None = None
                ) -> dict[str, AssetStatus]:
-        """Say for each planned asset whether it is fresh, stale or missing, and why.
+        """Say for each planned asset whether it is fresh, stale or missing, and why
+        (``config``: as in :meth:`run`, default the flow's).
 
         Executes nothing. Reasons carry their facts (``Reason.details``): the code diff,
         the old and new config, the upstream that changed.
@@ -128,9 +141,11 @@ class Flow:
         with bookkeeping():  # a helper's locals are freed before collections resume
             return self._statuses(config)
 
-    def _statuses(self, config: Mapping[str, Mapping[str, Any]] | None
-                  ) -> dict[str, AssetStatus]:
-        prepared = self._prepare(config, save_sources=False)
+    def _statuses(self, config: Mapping[str, Mapping[str, Any]] | None,
+                  plan: Sequence[Asset] | None = None) -> dict[str, AssetStatus]:
+        """The status of each asset of ``plan`` (default: the flow's)."""
+        plan = self._plan if plan is None else plan
+        prepared = self._prepare(config, save_sources=False, plan=plan)
         records: Records
         objects: ObjectPresence
         if self.store.exists():
@@ -141,7 +156,7 @@ class Flow:
         failures = records.latest_failures(prepared)
         versions: dict[str, str] = {}
         statuses = {}
-        for item in self._plan:
+        for item in plan:
             decision = evaluator.evaluate(item.name, versions, explain=True)
             reasons = decision.reasons
             if decision.state == FRESH and decision.reuse is not None:
@@ -170,21 +185,39 @@ class Flow:
         """Run records of the store, newest first."""
         return self.store.runs(limit)
 
-    def load(self, asset_name: str, version: str | int | None = None) -> Any:
-        """Load a stored value of ``asset_name``, verifying its hash first.
+    def load(self, asset_name: str, version: str | int | None = None, *,
+             config: Mapping[str, Mapping[str, Any]] | None = None) -> Any:
+        """Load the value of ``asset_name`` that the flow would produce now, verifying
+        its hash first: the materialization its current cache key (its code, ``config``
+        or the flow's, its upstreams' data versions) maps to.
 
         Args:
-            version: ``None`` for the newest materialization, a data version (or a unique
-                prefix of one), or a materialization id.
+            version: instead, a past materialization: a data version (or a unique prefix
+                of one) or a materialization id (as :meth:`history` gives them).
 
         Raises:
+            NotFreshError: the asset is stale or missing (its ``status`` says why); run
+                the flow, or load the newest record by name with ``Store.load``.
             ObjectNotFoundError: no such materialization, or its object is gone.
             IntegrityError: the object's bytes are corrupt (it is quarantined).
         """
-        return self.store.load(asset_name, version)
+        if version is not None:
+            return self.store.load(asset_name, version)
+        if asset_name not in self.asset_names:
+            raise graph.unknown_asset(asset_name, self.asset_names, "load() names an ")
+        with bookkeeping():
+            plan = graph.plan({a.name: a for a in self._plan}, [asset_name])
+            status = self._statuses(config, plan)[asset_name]
+        if status.state != FRESH or status.last is None or status.last.data_version is None:
+            why = "; ".join(map(str, status.reasons)) or status.state
+            raise NotFreshError(
+                f"asset {asset_name!r} is {status.state} ({why}): no materialization "
+                "matches its current code, config and upstreams; run the flow first, or "
+                f"load the newest by name with Store.load({asset_name!r})", status=status)
+        return self.store.objects.load(status.last.data_version)
 
-    def _prepare(self, config: Mapping[str, Any] | None, save_sources: bool = True
-                 ) -> dict[str, PreparedAsset]:
+    def _prepare(self, config: Mapping[str, Any] | None, save_sources: bool = True,
+                 plan: Sequence[Asset] | None = None) -> dict[str, PreparedAsset]:
         """Check ``config`` and fingerprint the plan's code, reusing what the store's
         source cache knows of unchanged files; with ``save_sources`` (a run, which
         creates the store), saving what it learnt.
@@ -193,7 +226,12 @@ class Flow:
             ConfigError: bad config (the store is not even opened).
         """
         sources = _codehash.source_cache(self.store.sources_cache_path)
-        prepared = prepare(self._plan, config, sources)
+        config = self.config if config is None else config
+        if plan is not None and plan is not self._plan:  # checked for the whole flow
+            effective_configs(self._plan, config)
+            names = {a.name for a in plan}
+            config = {name: settings for name, settings in config.items() if name in names}
+        prepared = prepare(self._plan if plan is None else plan, config, sources)
         if save_sources:
             self.store.objects  # noqa: B018 - opens (creates) the store the cache lives in
             sources.save()

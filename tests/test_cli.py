@@ -472,3 +472,78 @@ def test_a_failure_reads_like_python_in_scripts_history_status_and_show(kz, tmp_
     shown = json.loads(kz("show", "parsed", "--version", str(newest["id"]), "--json").stdout)
     assert shown["materialization"]["id"] == newest["id"]
     assert shown["value_repr"] == "[1, 2, 3]"
+
+
+FLOW_OBJECT = FLOW + '''
+
+from kazeflow import Flow
+
+flow = Flow(["report"], config={"processed_data": {"multiplier": 3}})
+other = 42
+'''
+
+
+def test_a_flow_object_as_target_brings_its_selection_and_config(kz, tmp_path):
+    _write(tmp_path / "flows.py", FLOW_OBJECT)
+    ran = kz("run", "flows.py:flow")
+    assert "3 materialized" in ran.stderr
+    shown, mine, plain = kz.many(("show", "report", "--json"),
+                                 ("status", "flows.py:flow", "--json"),
+                                 ("status", "flows.py", "--json"))
+    assert json.loads(shown.stdout)["value_repr"] == "'total=33'"  # multiplier 3
+    assert {s["state"] for s in json.loads(mine.stdout)} == {"fresh"}
+    states = {s["asset_name"]: s["state"] for s in json.loads(plain.stdout)}
+    assert states["processed_data"] == "stale"  # without the flow's config: multiplier 1
+    now, older = kz.many(("show", "report", "--target", "flows.py:flow", "--json"),
+                         ("show", "report", "--target", "flows.py"))
+    assert json.loads(now.stdout)["current"] is True
+    assert "current         no: the asset is stale (upstream 'processed_data' is stale" \
+        in older.stdout  # the plain file's default config is another multiplier
+    bad = kz("status", "flows.py:other", rc=1)
+    assert "'other' in module 'flows' is a int, not a Flow; its Flow objects: flow" in \
+        bad.stderr
+
+
+def test_read_only_commands_find_the_store_beside_the_target_or_say_where_they_looked(
+        kz, tmp_path):
+    project = tmp_path / "proj"
+    project.mkdir()
+    _write(project / "flows.py", FLOW)
+    env = {k: v for k, v in kz.env.items() if k != "KAZEFLOW_HOME"}
+
+    def kazeflow(*args: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([_script(), *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done
+
+    nowhere = kazeflow("status", "proj/flows.py", "--json")
+    assert {s["state"] for s in json.loads(nowhere.stdout)} == {"missing"}
+    assert (f"no kazeflow store at {tmp_path / '.kazeflow'} nor {project / '.kazeflow'} "
+            "yet: every asset is missing") in nowhere.stderr
+    assert "--store PATH or $KAZEFLOW_HOME" in nowhere.stderr
+    assert not (tmp_path / ".kazeflow").exists() and not (project / ".kazeflow").exists()
+
+    subprocess.run([_script(), "run", "flows.py"], cwd=project, env=env, check=True,
+                   capture_output=True, timeout=60)  # the project's own store
+    found = kazeflow("status", "proj/flows.py", "--json")
+    assert {s["state"] for s in json.loads(found.stdout)} == {"fresh"}
+    assert found.stderr == "" and not (tmp_path / ".kazeflow").exists()
+
+
+def test_after_the_quickstart_the_readme_status_example_says_fresh(kz, tmp_path):
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    script = shutil.copy(examples / "quickstart.py", tmp_path / "quickstart.py")
+    subprocess.run([sys.executable, script], cwd=tmp_path, env=kz.env, check=True,
+                   capture_output=True, timeout=60)
+    status = subprocess.run([sys.executable, "-c", textwrap.dedent("""
+        from quickstart import flow
+        for name, st in flow.status().items():
+            print(name, st.state, [str(r) for r in st.reasons])
+        print(flow.load("processed_data"))
+        """)], cwd=tmp_path, env=kz.env, capture_output=True, text=True, timeout=60)
+    assert status.stdout.splitlines() == ["raw_data fresh []", "processed_data fresh []",
+                                          "30"], status.stderr
+    cli = json.loads(kz("status", "quickstart.py:flow", "--json").stdout)
+    assert [(s["asset_name"], s["state"]) for s in cli] == [("raw_data", "fresh"),
+                                                            ("processed_data", "fresh")]

@@ -228,7 +228,7 @@ def check_after_kill(root: Path, pid: int, config: dict[str, Any], fresh_before:
             again = flow.run(config=config)
             assert set(again.reused) == set(DIAMOND)
         assert flow.store.verify().ok
-        assert {name: digest(flow.load(name)) for name in DIAMOND} == reference
+        assert {name: digest(flow.load(name, config=config)) for name in DIAMOND} == reference
     return set(result.reused)
 
 

@@ -58,7 +58,7 @@ def test_gc_keeps_the_newest_records_and_frees_the_rest(any_store):
     assert dry.bytes_after == report.bytes_after
     assert [m.config["n"] for m in flow.history("value")] == [3, 2]
     assert any_store.verify().ok
-    assert flow.load("value").endswith("3") and flow.run(config={"value": {"n": 3}}).reused
+    assert flow.store.load("value").endswith("3") and flow.run(config={"value": {"n": 3}}).reused
 
 
 def test_gc_by_age_always_keeps_the_newest_success(any_store):

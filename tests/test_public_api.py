@@ -8,7 +8,8 @@ from kazeflow.flow import Flow
 PUBLIC = {
     "Asset", "AssetContext", "AssetStatus", "Config", "ConfigError", "CycleError",
     "DefinitionError", "DuplicateAssetError", "Flow", "FlowRunError", "IntegrityError",
-    "KazeflowError", "Materialization", "ObjectNotFoundError", "Reason", "RecursiveRunError",
+    "KazeflowError", "Materialization", "NotFreshError", "ObjectNotFoundError", "Reason",
+    "RecursiveRunError",
     "Run", "RunResult", "SchemaVersionError", "SerializationError", "Store", "StoreError",
     "UnknownAssetError", "UnpicklableResultError", "WorkerDiedError", "asset",
 }

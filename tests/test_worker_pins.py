@@ -107,7 +107,7 @@ def test_a_worker_made_object_stays_pinned_until_its_result_is_read(store, where
     assert not pin_file(store, held).exists()  # everything read: unpinned
     report = collect(store.root)
     assert report["objects"] >= 1 and not path.exists()  # now gc may remove it
-    assert store.verify().ok and flow.load("value") == expected(2)
+    assert store.verify().ok and store.load("value") == expected(2)
 
 
 def test_a_dropped_result_unpins_the_worker_made_object(store):
