@@ -17,7 +17,7 @@ from typing import Any
 from kazeflow.errors import KazeflowError
 
 
-class InputError(Exception):
+class InputError(KazeflowError):
     """A TARGET that cannot be imported or a config file that cannot be read."""
 
 

@@ -37,6 +37,7 @@ from kazeflow.errors import (
     KazeflowError,
     ObjectNotFoundError,
     RecursiveRunError,
+    StoreError,
     WorkerDiedError,
 )
 from kazeflow.executors import Executor, SequentialExecutor
@@ -126,10 +127,16 @@ class ScheduledRun:
             pins.close()
             raise
         finally:
-            meta.finish_run(self.run_id, status=status,
-                            n_materialized=len(state.materialized),
-                            n_reused=len(state.reused), n_failed=len(state.failed),
-                            error=error)
+            try:
+                meta.finish_run(self.run_id, status=status,
+                                n_materialized=len(state.materialized),
+                                n_reused=len(state.reused), n_failed=len(state.failed),
+                                error=error)
+            except StoreError as exc:
+                if error is None:  # the run went well: this is its error
+                    raise
+                log.error("run %s: cannot record that it %s: %s", self.run_id[:8], status,
+                          exc)  # the run's own error goes on up
         by_plan = self._ready.index.__getitem__
         failed = {n: state.failed[n] for n in sorted(state.failed, key=by_plan)}
         skipped = {n: state.skipped[n] for n in sorted(state.skipped, key=by_plan)}

@@ -49,7 +49,7 @@ class _Boundary(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (KazeflowError, InputError) as exc:
+        except KazeflowError as exc:  # InputError too
             message = " ".join(str(exc).splitlines())
             if ctx.params.get("debug"):
                 traceback.print_exc()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kazeflow import Flow, StoreError, asset
+from kazeflow import Flow, Store, StoreError, asset
 
 CHILD = textwrap.dedent("""
     import resource, signal, sys
@@ -116,3 +116,40 @@ def test_read_only_store_gives_store_error(tiny_fs):
     with pytest.raises(StoreError) as info:
         Flow(["value"], store=root).run()
     assert "read-only" in str(info.value).lower() or "readonly" in str(info.value).lower()
+
+
+def test_a_full_disk_under_the_database_is_a_store_error_and_the_run_says_failed(
+        tiny_fs, tmp_path):
+    """The objects have room, the database's disk fills: the rows' commit fails with a
+    StoreError naming the database and the fix, the run is recorded failed with it."""
+    url = f"sqlite:///{tiny_fs / 'meta.db'}"
+    root = tmp_path / "store"
+
+    @asset
+    def small():
+        return 1
+
+    @asset
+    def noted(small, context):
+        context.add_metadata(notes="n" * 400_000)  # a row bigger than the room left
+        return small + 1
+
+    Flow(["small"], store=Store(root, database_url=url)).run()
+    filler = tiny_fs / "filler"
+    with open(filler, "wb") as f:  # leave about 64 KiB free
+        free = os.statvfs(tiny_fs).f_bavail * os.statvfs(tiny_fs).f_frsize
+        f.write(b"\0" * max(free - 65536, 0))
+    with Store(root, database_url=url) as store:
+        with pytest.raises(StoreError) as info:
+            Flow(["noted"], store=store).run()
+    message = str(info.value)
+    assert f"cannot write the metadata database {url}" in message
+    assert "free some disk space" in message or "free some space" in message
+    filler.unlink()
+    with Store(root, database_url=url) as store:
+        failed = store.runs()[0]
+        assert failed.status == "failed" and "cannot write the metadata database" in \
+            failed.error
+        assert [r.asset_name for r in store.history()] == ["small"]  # no half row
+        assert Flow(["noted"], store=store).run().materialized == ("noted",)
+        assert store.verify().ok

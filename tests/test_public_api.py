@@ -1,5 +1,7 @@
 """The public surface: exactly the names in __all__, each documented."""
 
+import importlib
+
 import kazeflow
 from kazeflow.assets import asset
 from kazeflow.config import Config
@@ -35,3 +37,16 @@ def test_every_error_derives_from_the_root():
         if isinstance(obj, type) and issubclass(obj, Exception):
             assert issubclass(obj, kazeflow.KazeflowError), name
     assert issubclass(kazeflow.ConfigError, ValueError)
+
+
+def test_every_error_class_kazeflow_defines_derives_from_the_root():
+    import inspect
+    import pkgutil
+
+    modules = [importlib.import_module(m.name) for m in pkgutil.walk_packages(
+        kazeflow.__path__, "kazeflow.") if not m.name.endswith("__main__")]
+    defined = {obj for module in modules for _, obj in inspect.getmembers(module, inspect.isclass)
+               if issubclass(obj, Exception) and obj.__module__ == module.__name__
+               and not obj.__name__.startswith("_")}  # private control flow stays inside
+    assert defined and all(issubclass(e, kazeflow.KazeflowError) for e in defined), [
+        e for e in defined if not issubclass(e, kazeflow.KazeflowError)]

@@ -231,6 +231,9 @@ class MetadataStore:
         text = str(cause)
         if "full" in text:
             hint = "free some disk space and run again"
+        elif "disk I/O error" in text:
+            hint = ("the disk is full, a file size limit was reached or the disk failed: "
+                    "free some space (or raise the limit) and run again")
         elif isinstance(cause, ValueError) or any(
                 w in text for w in ("not a database", "malformed", "corrupt")):
             hint = ("the database is damaged: restore it from a backup, or move it aside "
