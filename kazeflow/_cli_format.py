@@ -114,10 +114,18 @@ def short_repr(value: Any) -> str:
 
 def status_table(statuses: Mapping[str, AssetStatus]) -> str:
     """One row per asset: its state and why."""
-    rows: list[Sequence[Cell]] = [
-        [name, (st.state, st.state), "; ".join(r.message for r in st.reasons)]
-        for name, st in statuses.items()]
-    return table(["ASSET", "STATE", "REASONS"], rows)
+    reads = any(st.reads for st in statuses.values())
+    rows: list[Sequence[Cell]] = []
+    for name, st in statuses.items():
+        row: list[Cell] = [name, (st.state, st.state), "; ".join(r.message for r in st.reasons)]
+        rows.append(row + [_listed(st.reads)] if reads else row)
+    return table(["ASSET", "STATE", "REASONS"] + (["READS"] if reads else []), rows)
+
+
+def _listed(paths: Sequence[str], most: int = 3) -> str:
+    """``paths`` joined, the first ``most`` of them and how many more."""
+    shown = ", ".join(paths[:most])
+    return shown + (f" (+{len(paths) - most} more)" if len(paths) > most else "")
 
 
 def history_table(records: Sequence[Materialization]) -> str:
@@ -235,6 +243,8 @@ def _reason_lines(reason: Mapping[str, Any], indent: str) -> list[str]:
     elif kind == "config_changed":
         lines.extend(body + line for line in config_diff(details.get("old_config") or {},
                                                          details.get("new_config") or {}))
+    elif kind == "input_changed" and details.get("diff"):  # a small text file
+        lines.extend(body + line for line in diff_lines(details["diff"]))
     if "upstream" in reason:
         lines.extend(why_lines(reason["upstream"], indent + "  "))
     return lines

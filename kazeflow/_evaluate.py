@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping
 
 from kazeflow._hashing import cache_key
 from kazeflow._prepare import PreparedAsset
@@ -24,12 +24,16 @@ class Evaluator:
         full_records: read each asset's whole newest record up front (``status``).
         reasons: say what changed when an asset is stale (needs its full newest record);
             without, only that its key changed (a run not logging at debug level).
+        file_text: (input name, content hash) → the text of a small input file, for
+            diffs in explained reasons.
     """
 
     def __init__(self, records: Records, objects: ObjectPresence,
                  prepared: Mapping[str, PreparedAsset], forced: Collection[str] = (),
-                 full_records: bool = False, reasons: bool = True) -> None:
+                 full_records: bool = False, reasons: bool = True,
+                 file_text: Callable[[str, str], str | None] | None = None) -> None:
         self.records = records
+        self.file_text = file_text
         self.prepared = prepared
         self.forced = frozenset(forced)
         self.reasons = reasons or full_records
@@ -60,7 +64,7 @@ class Evaluator:
         up front; any other takes :meth:`decide`. With ``explain``, code reasons carry a
         diff of the code."""
         item = self.prepared[name]
-        upstream = _known(item.asset.deps, versions)
+        upstream = _known(item, versions)
         key = None if upstream is None else cache_key(
             name, item.code.code_hash, item.config_hash, upstream)
         if key is not None and item.asset.cache and name not in self.forced:
@@ -73,7 +77,7 @@ class Evaluator:
         """The inputs of ``name`` given the data versions known so far (those built by
         the last decision of ``name``, if its upstream versions are the same)."""
         item = self.prepared[name]
-        upstream = _known(item.asset.deps, versions)
+        upstream = _known(item, versions)
         built = self._built.get(name)
         if built is not None and upstream is not None and built.upstream_versions == upstream:
             return built
@@ -156,7 +160,8 @@ class Evaluator:
         return decide(
             inputs, candidates, last, self.object_exists,
             old_code=self.records.code_components if explain else None,
-            new_code=self.prepared[inputs.asset_name].code.components)
+            new_code=self.prepared[inputs.asset_name].code.components,
+            file_text=self.file_text if explain else None)
 
 
 class _NoRecords:
@@ -187,9 +192,13 @@ class _NoRecords:
 NO_RECORDS = _NoRecords()
 
 
-def _known(deps: Sequence[str], versions: Mapping[str, str]) -> dict[str, str] | None:
-    """The data version of each of ``deps``; None while one is not known (not fresh)."""
+def _known(item: PreparedAsset, versions: Mapping[str, str]) -> dict[str, str] | None:
+    """The data version of each upstream of ``item`` and the hash of each file it reads;
+    None while an upstream's is not known (not fresh)."""
     try:
-        return {d: versions[d] for d in deps}
+        upstream = {d: versions[d] for d in item.asset.deps}
     except KeyError:
         return None
+    if item.files:
+        upstream.update(item.files)
+    return upstream

@@ -25,6 +25,7 @@ from typing import Any
 from kazeflow import graph
 from kazeflow._early import EarlyStarts
 from kazeflow._evaluate import Evaluator
+from kazeflow._inputs import InputFiles
 from kazeflow._prepare import PreparedAsset
 from kazeflow._ready import ready_queue
 from kazeflow._record import Recorder
@@ -72,7 +73,7 @@ class ScheduledRun:
     def __init__(self, store: RunStore, plan: Sequence[Asset],
                  prepared: Mapping[str, PreparedAsset], forced: Collection[str],
                  executor: Executor | None = None, pools: Mapping[str, int] | None = None,
-                 owns_executor: bool = True) -> None:
+                 owns_executor: bool = True, files: InputFiles | None = None) -> None:
         self.store = store
         self.plan = plan
         self.prepared = prepared
@@ -88,7 +89,8 @@ class ScheduledRun:
         self.state = RunState()
         self.early = EarlyStarts(self.evaluator, store.lease, self._known_version)
         self.recorder = Recorder(store, self.run_id, prepared, self.evaluator, self.state,
-                                 on_object_finished=self.early.claim)
+                                 on_object_finished=self.early.claim,
+                                 files=files or InputFiles(None))
         self._ready = ready_queue(plan, self.pools, self.executor.max_workers)
         self._running: dict[concurrent.futures.Future[Outcome], Job] = {}
         #: Finished, not yet noted: their object is still being hashed and fsynced (a

@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 
 from kazeflow import _codehash
 from kazeflow._hashing import config_hash
+from kazeflow._inputs import InputFiles
 from kazeflow.assets import Asset
 from kazeflow.config import Config, build_config
 from kazeflow.errors import ConfigError
@@ -23,6 +24,8 @@ class PreparedAsset(NamedTuple):
     config: Config | None
     config_hash: str
     code: _codehash.CodeFingerprint
+    #: ``file:<path>`` → content hash of each file the asset reads (``reads=``).
+    files: dict[str, str]
 
     @property
     def name(self) -> str:
@@ -34,13 +37,17 @@ class PreparedAsset(NamedTuple):
 
 
 def prepare(plan: Sequence[Asset], config: Mapping[str, Any] | None,
-            sources: _codehash.SourceCache | None = None) -> dict[str, PreparedAsset]:
-    """Validate ``config`` against every planned asset and fingerprint their code
-    (reusing the analyses in ``sources`` of functions whose files did not change).
+            sources: _codehash.SourceCache | None = None,
+            files: InputFiles | None = None) -> dict[str, PreparedAsset]:
+    """Validate ``config`` against every planned asset, fingerprint their code (reusing
+    the analyses in ``sources`` of functions whose files did not change) and hash the
+    files they read (a stat each for files ``files`` has hashed before).
 
     Raises:
         ConfigError: see :func:`effective_configs`.
+        DefinitionError: an asset reads a path that does not exist.
     """
+    files = files or InputFiles(None)
     configs = effective_configs(plan, config)
     prepared = {}
     for item in plan:
@@ -48,7 +55,8 @@ def prepare(plan: Sequence[Asset], config: Mapping[str, Any] | None,
         code = (_codehash.code_version_fingerprint(item.code_version) if item.code_version
                 else _codehash.fingerprint(item.fn, sources))
         prepared[item.name] = PreparedAsset(
-            item, cfg, config_hash(cfg.to_dict() if cfg is not None else None), code)
+            item, cfg, config_hash(cfg.to_dict() if cfg is not None else None), code,
+            files.versions(item))
     return prepared
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from kazeflow._batch import WriteBatch
 from kazeflow._evaluate import Evaluator
+from kazeflow._inputs import InputFiles, texts
 from kazeflow._prepare import PreparedAsset
 from kazeflow._runstate import Job, RunState
 from kazeflow._tasks import Outcome
@@ -24,6 +25,7 @@ class Recorder:
     """Queues the records of one run and notes what it made or reused.
 
     Args:
+        files: the hashes of the files assets read (and their texts, kept for diffs).
         on_object_finished: called with an asset's name when its object, written in the
             background, is finished (before its row commits): the early starts claim
             the leases that its data version decides.
@@ -31,13 +33,14 @@ class Recorder:
 
     def __init__(self, store: RunStore, run_id: str, prepared: Mapping[str, PreparedAsset],
                  evaluator: Evaluator, state: RunState,
-                 on_object_finished: Callable[[str], None]) -> None:
+                 on_object_finished: Callable[[str], None], files: InputFiles) -> None:
         self.store = store
         self.run_id = run_id
         self.prepared = prepared
         self.evaluator = evaluator
         self.state = state
         self.on_object_finished = on_object_finished
+        self.files = files  # the texts of small input files are kept, for diffs
         self.batch = WriteBatch(store)
         self.pins: Pins = store.pins(run_id)  # what gc must keep while this run lives
         self._sent_code: set[str] = set()  # code sources queued once per run
@@ -86,6 +89,12 @@ class Recorder:
         new_code = {} if code.code_hash in self._sent_code else {
             code.code_hash: code.components}  # stored once per hash: insert-if-new
         self._sent_code.add(code.code_hash)
+        files = self.prepared[inputs.asset_name].files
+        if files:  # small text inputs, stored by content hash like code
+            for content_hash, text in texts(self.files, files).items():
+                if content_hash not in self._sent_code:
+                    new_code[content_hash] = text
+                    self._sent_code.add(content_hash)
         ended = outcome.ended
         status = "materialized" if outcome.error is None else "failed"
         data_version, size = (outcome.data_version, outcome.size) if outcome.error is None \

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import keyword
+import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +38,10 @@ class Asset:
     takes_context: bool = False
     pool: str | None = None
     dep_assets: tuple[Asset, ...] = field(default=(), repr=False)
+    #: Files, folders and globs the asset reads (their contents enter its cache key),
+    #: relative to ``reads_base``: the folder of the file that defines the function.
+    reads: tuple[str, ...] = ()
+    reads_base: str = field(default="", repr=False)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
@@ -98,6 +103,7 @@ def asset(
     *, name: str | None = None, deps: Sequence[str | Asset] | None = None,
     config_schema: type[Config] | None = None, code_version: str | None = None,
     description: str | None = None, cache: bool = True, pool: str | None = None,
+    reads: Sequence[str | os.PathLike[str]] | None = None,
 ) -> Callable[[Callable[..., Any]], Asset]: ...
 
 
@@ -105,7 +111,7 @@ def asset(
     fn: Callable[..., Any] | None = None, /, *, name: str | None = None,
     deps: Sequence[str | Asset] | None = None, config_schema: type[Config] | None = None,
     code_version: str | None = None, description: str | None = None, cache: bool = True,
-    pool: str | None = None,
+    pool: str | None = None, reads: Sequence[str | os.PathLike[str]] | None = None,
 ) -> Asset | Callable[[Callable[..., Any]], Asset]:
     """Declare a function as an asset, bare (``@asset``) or with options.
 
@@ -120,6 +126,10 @@ def asset(
         cache: ``False`` runs the asset every time (it reads external state).
         pool: a named resource (``"gpu"``): a parallel run never runs more assets of one
             pool at once than its size (``Flow.run(pools={"gpu": 2})``, default 1).
+        reads: files, folders (every file under them) and globs (``"params/*.json"``,
+            ``**`` spans folders) that the function reads: their contents enter the
+            cache key, so editing one re-runs the asset. Relative paths start at the
+            folder of the file that defines the function.
 
     Returns:
         The registered :class:`Asset`.
@@ -138,7 +148,7 @@ def asset(
     def decorate(func: Callable[..., Any]) -> Asset:
         new = _build_asset(func, name=name, deps=deps, config_schema=config_schema,
                            code_version=code_version, description=description, cache=cache,
-                           pool=pool)
+                           pool=pool, reads=reads)
         registry.register(new)
         return new
 
@@ -151,6 +161,7 @@ def _build_asset(
     func: Callable[..., Any], *, name: str | None, deps: Sequence[str | Asset] | None,
     config_schema: type[Config] | None, code_version: str | None, description: str | None,
     cache: bool, pool: str | None = None,
+    reads: Sequence[str | os.PathLike[str]] | None = None,
 ) -> Asset:
     if isinstance(func, Asset):
         raise DefinitionError(f"{func.name!r} is already an asset; apply @asset once")
@@ -197,13 +208,40 @@ def _build_asset(
     if pool is not None and (not isinstance(pool, str) or not pool):
         raise DefinitionError(f"{where}: pool must be a non-empty name such as 'gpu', "
                               f"got {pool!r}")
+    read_paths = _check_reads(reads, where)
     if description is None and func.__doc__:
         description = inspect.cleandoc(func.__doc__).splitlines()[0]
     return Asset(
         name=asset_name, fn=func, deps=dep_names, inputs=inputs, config_schema=config_schema,
         code_version=code_version, description=description, cache=bool(cache),
         takes_config=takes_config, takes_context="context" in params, pool=pool,
-        dep_assets=dep_assets)
+        dep_assets=dep_assets, reads=read_paths,
+        reads_base=_defining_folder(func) if read_paths else "")
+
+
+def _check_reads(reads: Sequence[str | os.PathLike[str]] | None, where: str
+                 ) -> tuple[str, ...]:
+    """``reads`` as path strings, each a non-empty path."""
+    if reads is None:
+        return ()
+    if isinstance(reads, (str, os.PathLike)):
+        raise DefinitionError(f"{where}: reads must be a list of paths, not one path; "
+                              f"write reads=[{os.fspath(reads)!r}]")
+    paths = []
+    for path in reads:
+        if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
+            raise DefinitionError(f"{where}: reads takes file, folder or glob paths "
+                                  f"(strings), got {path!r}")
+        paths.append(os.fspath(path))
+    return tuple(paths)
+
+
+def _defining_folder(func: Callable[..., Any]) -> str:
+    """The folder of the file defining ``func`` (the current one for code typed in)."""
+    filename = func.__code__.co_filename
+    if filename.startswith("<") or not os.path.isfile(filename):
+        return os.getcwd()
+    return os.path.dirname(os.path.abspath(filename))
 
 
 def _check_name(asset_name: object, func: Callable[..., Any]) -> None:

@@ -10,6 +10,7 @@ from kazeflow import _codehash, graph
 from kazeflow._evaluate import NO_RECORDS, Evaluator
 from kazeflow._execute import ScheduledRun, check_not_inside_asset
 from kazeflow._gcpause import bookkeeping
+from kazeflow._inputs import InputFiles, shown
 from kazeflow._prepare import PreparedAsset, effective_configs, prepare
 from kazeflow.assets import Asset, collect_universe
 from kazeflow.errors import DefinitionError, KazeflowError, NotFreshError, last_line
@@ -125,10 +126,11 @@ class Flow:
 
         forced = self._forced(force)
         pools = _check_pools(pools)
-        prepared = self._prepare(config)
+        files = InputFiles(self.store.inputs_cache_path)
+        prepared = self._prepare(config, files)
         runner, owned = executors.resolve(executor, max_workers)
         return ScheduledRun(self.store, self._plan, prepared, forced, runner, pools,
-                            owns_executor=owned).execute()
+                            owns_executor=owned, files=files).execute()
 
     def status(self, config: Mapping[str, Mapping[str, Any]] | None = None
                ) -> dict[str, AssetStatus]:
@@ -145,14 +147,16 @@ class Flow:
                   plan: Sequence[Asset] | None = None) -> dict[str, AssetStatus]:
         """The status of each asset of ``plan`` (default: the flow's)."""
         plan = self._plan if plan is None else plan
-        prepared = self._prepare(config, save_sources=False, plan=plan)
+        files = InputFiles(self.store.inputs_cache_path)
+        prepared = self._prepare(config, files, save=False, plan=plan)
         records: Records
         objects: ObjectPresence
         if self.store.exists():
             records, objects = self.store.metadata, self.store.objects
         else:  # nothing to read, and a status creates nothing
             records = objects = NO_RECORDS
-        evaluator = Evaluator(records, objects, prepared, full_records=True)
+        evaluator = Evaluator(records, objects, prepared, full_records=True,
+                              file_text=files.text)
         failures = records.latest_failures(prepared)
         versions: dict[str, str] = {}
         statuses = {}
@@ -166,7 +170,8 @@ class Flow:
             record = decision.reuse if isinstance(decision.reuse, Materialization) \
                 else evaluator.latest(item.name)
             statuses[item.name] = AssetStatus(
-                item.name, decision.state, reasons, decision.cache_key, record)
+                item.name, decision.state, reasons, decision.cache_key, record,
+                tuple(shown(name) for name in prepared[item.name].files))
         return statuses
 
     def history(self, asset_name: str | None = None, limit: int | None = None
@@ -216,14 +221,16 @@ class Flow:
                 f"load the newest by name with Store.load({asset_name!r})", status=status)
         return self.store.objects.load(status.last.data_version)
 
-    def _prepare(self, config: Mapping[str, Any] | None, save_sources: bool = True,
-                 plan: Sequence[Asset] | None = None) -> dict[str, PreparedAsset]:
-        """Check ``config`` and fingerprint the plan's code, reusing what the store's
-        source cache knows of unchanged files; with ``save_sources`` (a run, which
-        creates the store), saving what it learnt.
+    def _prepare(self, config: Mapping[str, Any] | None, files: InputFiles,
+                 save: bool = True, plan: Sequence[Asset] | None = None
+                 ) -> dict[str, PreparedAsset]:
+        """Check ``config``, fingerprint the plan's code and hash the files it reads,
+        reusing what the store's caches know of unchanged files; with ``save`` (a run,
+        which creates the store), saving what they learnt.
 
         Raises:
             ConfigError: bad config (the store is not even opened).
+            DefinitionError: an asset reads a path that does not exist.
         """
         sources = _codehash.source_cache(self.store.sources_cache_path)
         config = self.config if config is None else config
@@ -231,10 +238,11 @@ class Flow:
             effective_configs(self._plan, config)
             names = {a.name for a in plan}
             config = {name: settings for name, settings in config.items() if name in names}
-        prepared = prepare(self._plan if plan is None else plan, config, sources)
-        if save_sources:
-            self.store.objects  # noqa: B018 - opens (creates) the store the cache lives in
+        prepared = prepare(self._plan if plan is None else plan, config, sources, files)
+        if save:
+            self.store.objects  # noqa: B018 - opens (creates) the store the caches live in
             sources.save()
+            files.save()
         return prepared
 
     def _forced(self, force: bool | Sequence[str]) -> set[str]:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kazeflow._inputs import FILE_PREFIX
 from kazeflow.results import Materialization, Reason, RecordKey
 
 FRESH, STALE, MISSING = "fresh", "stale", "missing"
@@ -59,7 +60,8 @@ def decide(inputs: AssetInputs, candidates: Sequence[Materialization],
            last: Materialization | RecordKey | None,
            object_exists: Callable[[Materialization], bool],
            old_code: Callable[[str], Mapping[str, str] | None] | None = None,
-           new_code: Mapping[str, str] | None = None) -> Decision:
+           new_code: Mapping[str, str] | None = None,
+           file_text: Callable[[str, str], str | None] | None = None) -> Decision:
     """Decide whether ``inputs`` can reuse one of ``candidates`` (same cache key).
 
     Args:
@@ -68,22 +70,23 @@ def decide(inputs: AssetInputs, candidates: Sequence[Materialization],
         last: the asset's newest successful materialization, whatever its key; only its
             key when the reasons need not say what changed.
         object_exists: whether a materialization's object is in the store (a stat).
-        old_code, new_code: normalised code components, to put a diff in code reasons.
+        old_code, new_code: normalised code components, to put a diff in code reasons
+            (``old_code`` also gives the recorded text of small input files by hash).
+        file_text: (input name, content hash) → the text of a small input file now.
     """
-    decision = _decide(inputs, candidates, last, object_exists, old_code, new_code)
+    explain = _Explain(old_code, new_code, file_text)
+    decision = _decide(inputs, candidates, last, object_exists, explain)
     decision.cache_key = inputs.cache_key
     return decision
 
 
 def _decide(inputs: AssetInputs, candidates: Sequence[Materialization],
             last: Materialization | RecordKey | None,
-            object_exists: Callable[[Materialization], bool],
-            old_code: Callable[[str], Mapping[str, str] | None] | None,
-            new_code: Mapping[str, str] | None) -> Decision:
+            object_exists: Callable[[Materialization], bool], explain: _Explain) -> Decision:
     if inputs.stale_upstreams and last is not None:  # else: never materialized
         reasons = [Reason("upstream_stale", f"upstream {u!r} is stale", {"upstream": u})
                    for u in inputs.stale_upstreams]
-        return Decision(STALE, tuple(reasons) + _differences(inputs, last, old_code, new_code))
+        return Decision(STALE, tuple(reasons) + _differences(inputs, last, explain))
     anyway = stale_anyway(inputs.forced, inputs.cache, last)
     if anyway is not None:
         return anyway
@@ -94,14 +97,22 @@ def _decide(inputs: AssetInputs, candidates: Sequence[Materialization],
         dv = candidates[0].data_version
         return Decision(MISSING, (Reason("object_missing", "stored object missing or corrupt",
                                          {"data_version": dv}),))
-    differences = _differences(inputs, last, old_code, new_code) or (
+    differences = _differences(inputs, last, explain) or (
         Reason("key_changed", "cache key changed (kazeflow's key format changed)"),)
     return Decision(STALE, differences)
 
 
+@dataclass(slots=True)
+class _Explain:
+    """What reasons may quote: old and new code components, old and new input texts."""
+
+    old_code: Callable[[str], Mapping[str, str] | None] | None
+    new_code: Mapping[str, str] | None
+    file_text: Callable[[str, str], str | None] | None
+
+
 def _differences(inputs: AssetInputs, last: Materialization | RecordKey | None,
-                 old_code: Callable[[str], Mapping[str, str] | None] | None,
-                 new_code: Mapping[str, str] | None) -> tuple[Reason, ...]:
+                 explain: _Explain) -> tuple[Reason, ...]:
     """Reasons naming what differs between ``inputs`` and the ``last`` materialization
     (only that its key differs when ``last`` is no full record)."""
     if last is None:
@@ -112,24 +123,58 @@ def _differences(inputs: AssetInputs, last: Materialization | RecordKey | None,
     if last.code_hash != inputs.code_hash:
         details: dict[str, Any] = {"old_code_hash": last.code_hash,
                                    "new_code_hash": inputs.code_hash}
-        old = old_code(last.code_hash) if old_code else None
-        if old is not None and new_code is not None:
-            details.update(code_diff(old, new_code))
+        old = explain.old_code(last.code_hash) if explain.old_code else None
+        if old is not None and explain.new_code is not None:
+            details.update(code_diff(old, explain.new_code))
         reasons.append(Reason("code_changed", "code changed", details))
     if last.config_hash != inputs.config_hash:
         reasons.append(Reason("config_changed", "config changed", {
             "old_config": dict(last.config), "new_config": dict(inputs.config)}))
     if inputs.upstream_versions is not None:
-        old_versions, new_versions = last.upstream_versions, inputs.upstream_versions
-        if set(old_versions) != set(new_versions):
-            reasons.append(Reason("upstreams_changed", "upstream assets changed", {
-                "old": sorted(old_versions), "new": sorted(new_versions)}))
-        for name in sorted(set(old_versions) & set(new_versions)):
-            if old_versions[name] != new_versions[name]:
-                reasons.append(Reason("upstream_changed", f"upstream {name!r} changed", {
-                    "upstream": name, "old_data_version": old_versions[name],
-                    "new_data_version": new_versions[name]}))
+        reasons.extend(_upstream_differences(last.upstream_versions,
+                                             inputs.upstream_versions, explain))
     return tuple(reasons)
+
+
+def _upstream_differences(old: Mapping[str, str], new: Mapping[str, str],
+                          explain: _Explain) -> list[Reason]:
+    """Upstream assets and input files that changed, came or went."""
+    reasons = []
+    old_assets = {n for n in old if not n.startswith(FILE_PREFIX)}
+    new_assets = {n for n in new if not n.startswith(FILE_PREFIX)}
+    if old_assets != new_assets:
+        reasons.append(Reason("upstreams_changed", "upstream assets changed", {
+            "old": sorted(old_assets), "new": sorted(new_assets)}))
+    for name in sorted(set(old) | set(new)):
+        if name.startswith(FILE_PREFIX):
+            path = name[len(FILE_PREFIX):]
+            if name not in old:
+                reasons.append(Reason("input_added", f"input file {path!r} is new",
+                                      {"path": path, "new_hash": new[name]}))
+            elif name not in new:
+                reasons.append(Reason("input_removed", f"input file {path!r} is gone",
+                                      {"path": path, "old_hash": old[name]}))
+            elif old[name] != new[name]:
+                reasons.append(Reason("input_changed", f"input file {path!r} changed",
+                                      _file_details(name, old[name], new[name], explain)))
+        elif name in old and name in new and old[name] != new[name]:
+            reasons.append(Reason("upstream_changed", f"upstream {name!r} changed", {
+                "upstream": name, "old_data_version": old[name],
+                "new_data_version": new[name]}))
+    return reasons
+
+
+def _file_details(name: str, old_hash: str, new_hash: str,
+                  explain: _Explain) -> dict[str, Any]:
+    """The facts of a changed input file; a diff when both texts are at hand (small
+    text files: the old one as recorded by the run that read it)."""
+    path = name[len(FILE_PREFIX):]
+    details: dict[str, Any] = {"path": path, "old_hash": old_hash, "new_hash": new_hash}
+    old = explain.old_code(old_hash) if explain.old_code else None
+    new = explain.file_text(name, new_hash) if explain.file_text else None
+    if old is not None and path in old and new is not None:
+        details.update(code_diff({path: old[path]}, {path: new}))
+    return details
 
 
 def code_diff(old: Mapping[str, str], new: Mapping[str, str]) -> dict[str, Any]:

@@ -104,6 +104,7 @@ class AssetStatus:
     reasons: tuple[Reason, ...] = ()
     cache_key: str | None = None
     last: Materialization | None = None
+    reads: tuple[str, ...] = ()  # the input files it reads now (``@asset(reads=...)``)
 
     @property
     def fresh(self) -> bool:

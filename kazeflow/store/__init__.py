@@ -154,6 +154,11 @@ class Store:
         return self.root / "cache" / "sources.marshal"
 
     @property
+    def inputs_cache_path(self) -> Path:
+        """Where the content hashes of files assets read are cached across processes."""
+        return self.root / "cache" / "inputs.marshal"
+
+    @property
     def gc_lock_path(self) -> Path:
         """Runs hold this lock shared while writing; gc holds it exclusive."""
         self.objects  # noqa: B018 - creates the folder
