@@ -1,0 +1,140 @@
+"""Which modules are the user's code (hashed) and which are library code (not hashed).
+
+Library code is the standard library and what is installed in site-packages.
+
+Modules that a function imports in its body may not be loaded yet when its code is
+hashed (before any asset runs): :func:`user_module` imports those that are user code,
+found without importing anything of a library, so that what the body reaches is hashed.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.util
+import logging
+import os
+import sys
+import sysconfig
+import types
+
+from kazeflow._codesource import is_kazeflow
+
+log = logging.getLogger("kazeflow")
+
+
+def _site_roots() -> set[str]:
+    paths = sysconfig.get_paths()
+    roots = {paths[k] for k in ("purelib", "platlib") if k in paths}
+    roots.update(p for p in sys.path if p.rstrip(os.sep).endswith(("site-packages",
+                                                                    "dist-packages")))
+    return {os.path.realpath(r) + os.sep for r in roots}
+
+
+def _library_roots() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    roots = {os.path.realpath(paths[k]) + os.sep for k in ("stdlib", "platstdlib")
+             if k in paths}
+    roots.update(os.path.realpath(os.path.join(p, "lib")) + os.sep
+                 for p in (sys.base_prefix, sys.base_exec_prefix))
+    return tuple(sorted(roots | _SITE_ROOTS))
+
+
+_SITE_ROOTS = _site_roots()
+_LIBRARY_ROOTS = _library_roots()
+
+
+def is_user_module(module_name: str | None) -> bool:
+    """Whether code of ``module_name`` belongs to the user (and so is hashed)."""
+    if not module_name or module_name in sys.builtin_module_names or is_kazeflow(module_name):
+        return False
+    module = sys.modules.get(module_name)
+    file = getattr(module, "__file__", None)
+    if file is None:  # __main__ of a notebook, a module built at run time
+        return module is not None or module_name == "__main__"
+    return is_user_file(file)
+
+
+@functools.lru_cache(maxsize=4096)
+def is_user_file(file: str) -> bool:
+    """Whether ``file`` is user code: outside the library folders."""
+    return not os.path.realpath(file).startswith(_LIBRARY_ROOTS)
+
+
+# ------------------------------------------------------------------ modules imported in bodies
+
+def resolve(module: str | None, level: int, module_name: str) -> str | None:
+    """The absolute name of ``module`` imported with ``level`` dots in ``module_name``."""
+    if not level:
+        return module
+    package = getattr(sys.modules.get(module_name), "__package__", None)
+    try:
+        return importlib.util.resolve_name("." * level + (module or ""), package)
+    except (ImportError, ValueError):
+        return None
+
+
+#: Top-level packages found to be library code when not loaded (never imported here).
+_LIBRARY_PACKAGES: set[str] = set()
+#: User modules that failed to import here, so their importers cannot be hashed fully.
+_UNIMPORTABLE: set[str] = set()
+
+
+def user_module(name: str | None) -> types.ModuleType | None:
+    """The user module ``name``, imported if it is not loaded yet (a library module is
+    never imported: it would not be hashed); None for library code, a module that
+    cannot be found (an optional dependency) or one that fails to import (warned)."""
+    if not name:
+        return None
+    module = sys.modules.get(name)
+    if module is None:
+        if not _found_in_user_code(name):
+            return None
+        try:
+            module = importlib.import_module(name)
+        except Exception as exc:  # any failure of the user's module: hash what we can
+            _warn_unimportable(name, exc)
+            return None
+    return module if is_user_module(name) else None
+
+
+def _found_in_user_code(name: str) -> bool:
+    """Whether the not yet loaded module ``name`` would be user code, found without
+    running any code but the user's own packages' ``__init__``."""
+    top = name.partition(".")[0]
+    if top in _LIBRARY_PACKAGES or is_kazeflow(top) or top in sys.builtin_module_names:
+        return False
+    if top in sys.modules:
+        return is_user_module(top)
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return False
+    if spec is None:
+        return False
+    if spec.origin and os.path.isabs(spec.origin):
+        user = is_user_file(spec.origin)
+    else:  # a namespace package: user code if one of its folders is
+        user = any(is_user_file(os.path.join(p, "__init__.py"))
+                   for p in spec.submodule_search_locations or ())
+    if not user:
+        _LIBRARY_PACKAGES.add(top)
+    return user
+
+
+def _warn_unimportable(name: str, exc: Exception) -> None:
+    if name in _UNIMPORTABLE:
+        return
+    _UNIMPORTABLE.add(name)
+    log.warning(
+        "%s is imported inside a hashed function, but importing it to hash it failed "
+        "(%s: %s): changing it will not re-run the assets that use it; make it importable "
+        "before the run, import it at module level, or give those assets code_version=...",
+        name, type(exc).__name__, exc)
+
+
+def clear() -> None:
+    """Forget what this process memoised (see ``_codehash.clear_memory_caches``)."""
+    _LIBRARY_PACKAGES.clear()
+    _UNIMPORTABLE.clear()
+    is_user_file.cache_clear()
