@@ -1,6 +1,15 @@
 """Which modules are the user's code (hashed) and which are library code (not hashed).
 
-Library code is the standard library and what is installed in site-packages.
+Library code is the standard library and what is installed in site-packages, except a
+distribution installed from a local directory (``pip install .`` or ``pip install -e
+.``): PEP 610 has pip record that in the ``direct_url.json`` of its ``.dist-info``, with
+a ``file://`` URL and ``dir_info``; its files are the user's own code wherever they live.
+A distribution from an index (no ``direct_url.json``), a VCS or a remote URL, or a local
+archive (a wheel or sdist file, ``archive_info``: how environments are provisioned from
+wheelhouses) stays library code. Each site-packages folder is looked at once per process,
+the first time a file in it is judged: one ``scandir`` and one ``direct_url.json`` open
+per distribution (a few milliseconds for hundreds), and the ``RECORD`` of the local ones
+only.
 
 Modules that a function imports in its body may not be loaded yet when its code is
 hashed (before any asset runs): :func:`user_module` imports those that are user code,
@@ -9,9 +18,11 @@ found without importing anything of a library, so that what the body reaches is 
 
 from __future__ import annotations
 
+import csv
 import functools
 import importlib
 import importlib.util
+import json
 import logging
 import os
 import sys
@@ -57,8 +68,50 @@ def is_user_module(module_name: str | None) -> bool:
 
 @functools.lru_cache(maxsize=4096)
 def is_user_file(file: str) -> bool:
-    """Whether ``file`` is user code: outside the library folders."""
-    return not os.path.realpath(file).startswith(_LIBRARY_ROOTS)
+    """Whether ``file`` is user code: outside the library folders, or installed there
+    from a local directory."""
+    real = os.path.realpath(file)
+    if not real.startswith(_LIBRARY_ROOTS):
+        return True
+    root = next((r for r in _SITE_ROOTS if real.startswith(r)), None)
+    return root is not None and real in local_distribution_files(root)
+
+
+@functools.lru_cache(maxsize=64)
+def local_distribution_files(root: str) -> frozenset[str]:
+    """The real paths of the files that distributions installed from a local directory
+    own in the site-packages folder ``root`` (see the module docstring)."""
+    owned: set[str] = set()
+    try:
+        entries = [e.path for e in os.scandir(root) if e.name.endswith(".dist-info")]
+    except OSError:
+        return frozenset()
+    for info in entries:
+        if not _from_local_directory(os.path.join(info, "direct_url.json")):
+            continue
+        try:
+            with open(os.path.join(info, "RECORD"), newline="", encoding="utf-8") as f:
+                rows = list(csv.reader(f))
+        except (OSError, csv.Error, UnicodeDecodeError):
+            continue
+        owned.update(os.path.realpath(os.path.join(root, row[0])) for row in rows if row)
+    log.debug("distributions installed from local folders own %d files in %s",
+              len(owned), root)
+    return frozenset(owned)
+
+
+def _from_local_directory(direct_url: str) -> bool:
+    """Whether a ``direct_url.json`` says: installed from a local directory."""
+    try:
+        with open(direct_url, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:  # installed from an index
+        return False
+    except (OSError, ValueError) as exc:
+        log.debug("ignoring the unreadable %s: %s", direct_url, exc)
+        return False
+    return isinstance(data, dict) and str(data.get("url", "")).startswith("file://") \
+        and isinstance(data.get("dir_info"), dict)
 
 
 # ------------------------------------------------------------------ modules imported in bodies
@@ -138,3 +191,4 @@ def clear() -> None:
     _LIBRARY_PACKAGES.clear()
     _UNIMPORTABLE.clear()
     is_user_file.cache_clear()
+    local_distribution_files.cache_clear()
