@@ -48,7 +48,6 @@ from typing import Any, NamedTuple
 from kazeflow import _codesource, _codeuser
 from kazeflow._codeast import (
     SCOPES,
-    DynamicImport,
     ModuleIndex,
     StatementFacts,
     assigns,
@@ -63,6 +62,7 @@ from kazeflow._codeast import (
     walk,
 )
 from kazeflow._codecache import SourceCache
+from kazeflow._codeimports import DynamicImport
 from kazeflow._codesource import (
     FunctionSource,
     decode_import,
@@ -403,8 +403,9 @@ class _Collector:
             if module is None:
                 continue
             for alias in node.names:
-                value = getattr(module, alias.name, None)
-                if value is None:  # a submodule not imported yet: ``from . import x``
+                if hasattr(module, alias.name):
+                    value = getattr(module, alias.name)
+                else:  # a submodule not imported yet: ``from . import x``
                     value = user_module(f"{origin}.{alias.name}")
                 if value is not None:
                     found[alias.asname or alias.name] = value

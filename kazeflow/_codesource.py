@@ -20,8 +20,6 @@ from typing import Any, NamedTuple
 
 from kazeflow._codeast import (
     DEFS,
-    DynamicImport,
-    ModuleImport,
     bytecode_text,
     code_names,
     definition_names,
@@ -35,6 +33,7 @@ from kazeflow._codeast import (
     walk,
 )
 from kazeflow._codecache import SourceCache
+from kazeflow._codeimports import DynamicImport, ModuleImport
 
 log = logging.getLogger("kazeflow")
 

@@ -94,7 +94,9 @@ def local_distribution_files(root: str) -> frozenset[str]:
                 rows = list(csv.reader(f))
         except (OSError, csv.Error, UnicodeDecodeError):
             continue
-        owned.update(os.path.realpath(os.path.join(root, row[0])) for row in rows if row)
+        # ``root`` is a real path; a RECORD's rows are relative to it (a string join,
+        # not a realpath per file: a local project may own thousands)
+        owned.update(os.path.normpath(os.path.join(root, row[0])) for row in rows if row)
     log.debug("distributions installed from local folders own %d files in %s",
               len(owned), root)
     return frozenset(owned)
@@ -145,6 +147,11 @@ def user_module(name: str | None) -> types.ModuleType | None:
             return None
         try:
             module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name and (name == exc.name or name.startswith(exc.name + ".")):
+                return None  # no such module (the body may expect that): nothing to hash
+            _warn_unimportable(name, exc)
+            return None
         except Exception as exc:  # any failure of the user's module: hash what we can
             _warn_unimportable(name, exc)
             return None

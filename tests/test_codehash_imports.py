@@ -176,21 +176,31 @@ def test_editing_a_helper_imported_in_a_body_reruns_exactly_the_asset_that_reach
     assert project.run(stem).materialized == ()
 
 
-def test_a_library_module_imported_in_a_body_is_not_hashed(project: Packages) -> None:
+def test_a_library_module_imported_in_a_body_is_neither_hashed_nor_imported(
+        project: Packages) -> None:
+    if "tabnanny" in sys.modules:
+        pytest.skip("tabnanny is loaded already")
     project.write("assets", _assets(
-        'import json, decimal as d\nfrom collections import Counter\n'
+        'import json, decimal as d, tabnanny\nfrom collections import Counter\n'
         'import sqlalchemy.sql\n'
-        'return len(json.dumps([d.Decimal(1).is_finite(), Counter(), '
+        'return len(json.dumps([d.Decimal(1).is_finite(), Counter(), tabnanny.check, '
         'getattr(json, "dumps"), importlib.import_module("textwrap").dedent("")]))'))
     found = project.fingerprint("assets", "total")
     assert set(found.components) == {"total"}
+    assert "tabnanny" not in sys.modules
 
 
-def test_a_module_a_body_imports_that_cannot_be_found_is_skipped(project: Packages) -> None:
+def test_a_module_a_body_imports_that_cannot_be_found_is_skipped_silently(
+        project: Packages, caplog: pytest.LogCaptureFixture) -> None:
+    project.write("helpers", HELPERS)
     project.write("assets", _assets(
-        "try:\n    import kazeflow_no_such_module\nexcept ImportError:\n    return 6\n"))
-    assert set(project.run().materialized) == {"total", "other"}
-    assert project.run().materialized == ()
+        "try:\n    import kazeflow_no_such_module\n"
+        "    from $helpers import no_such_submodule\n"
+        "    import $helpers.no_such_submodule\nexcept ImportError:\n    return 6\n"))
+    with caplog.at_level("WARNING", logger="kazeflow"):
+        assert set(project.run().materialized) == {"total", "other"}
+        assert project.run().materialized == ()
+    assert _warnings(caplog) == []
 
 
 def test_a_user_module_that_fails_to_import_is_named_in_a_warning(
@@ -362,3 +372,37 @@ def test_in_new_processes_an_edited_body_import_reruns_its_readers_as_a_fresh_st
     assert set(after["materialized"]) == edited  # type: ignore[arg-type]
     assert after["values"] == _in_new_process(root, tmp_path / "fresh")["values"]
     assert _in_new_process(root, store)["materialized"] == []
+
+
+def test_scan_reads_import_statements_and_calls_with_literal_or_dynamic_names() -> None:
+    import ast
+
+    from kazeflow._codeast import scan, walk
+    from kazeflow._codeimports import DynamicImport, ModuleImport
+
+    found = scan(walk(ast.parse(textwrap.dedent("""\
+        def f(name):
+            import a.b
+            import c.d as e
+            m = importlib.import_module("g.h")
+            importlib.import_module(".k", __package__).x
+            importlib.import_module("..s", "p.q.r")
+            __import__("p.q", fromlist=["r"])
+            getattr(getattr(a, "b"), "c")
+            importlib.import_module(name)
+            getattr(e, name)
+            getattr(self, name)
+            getattr(f(), name)
+        """))))
+
+    assert set(found.modules) == {
+        ModuleImport("a", "a.b", 0, True), ModuleImport("e", "c.d", 0, False),
+        ModuleImport("m", "g.h", 0, False), ModuleImport("<import_module g.h>", "g.h", 0, False),
+        ModuleImport("<import_module .k>", "k", 1, False),
+        ModuleImport("<import_module p.q.s>", "p.q.s", 0, False),
+        ModuleImport("<__import__ p.q>", "p.q", 0, False)}
+    assert ["<import_module .k>", "x"] in found.chains and ["a", "b", "c"] in found.chains
+    assert found.dynamic == [
+        DynamicImport(9, "importlib.import_module(name)", ()),
+        DynamicImport(10, "getattr(e, name)", ("e",)),
+        DynamicImport(11, "getattr(self, name)", ("self",))]
