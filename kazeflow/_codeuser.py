@@ -18,7 +18,6 @@ found without importing anything of a library, so that what the body reaches is 
 
 from __future__ import annotations
 
-import csv
 import functools
 import importlib
 import importlib.util
@@ -34,25 +33,20 @@ from kazeflow._codesource import is_kazeflow
 log = logging.getLogger("kazeflow")
 
 
-def _site_roots() -> set[str]:
+def _roots() -> tuple[set[str], tuple[str, ...]]:
+    """The site-packages folders, and every library folder (they and the stdlib)."""
     paths = sysconfig.get_paths()
-    roots = {paths[k] for k in ("purelib", "platlib") if k in paths}
-    roots.update(p for p in sys.path if p.rstrip(os.sep).endswith(("site-packages",
+    sites = {paths[k] for k in ("purelib", "platlib") if k in paths}
+    sites.update(p for p in sys.path if p.rstrip(os.sep).endswith(("site-packages",
                                                                     "dist-packages")))
-    return {os.path.realpath(r) + os.sep for r in roots}
+    others = {paths[k] for k in ("stdlib", "platstdlib") if k in paths}
+    others.update(os.path.join(p, "lib") for p in (sys.base_prefix, sys.base_exec_prefix))
+    site_roots = {os.path.realpath(r) + os.sep for r in sites}
+    return site_roots, tuple(sorted(site_roots | {os.path.realpath(r) + os.sep
+                                                   for r in others}))
 
 
-def _library_roots() -> tuple[str, ...]:
-    paths = sysconfig.get_paths()
-    roots = {os.path.realpath(paths[k]) + os.sep for k in ("stdlib", "platstdlib")
-             if k in paths}
-    roots.update(os.path.realpath(os.path.join(p, "lib")) + os.sep
-                 for p in (sys.base_prefix, sys.base_exec_prefix))
-    return tuple(sorted(roots | _SITE_ROOTS))
-
-
-_SITE_ROOTS = _site_roots()
-_LIBRARY_ROOTS = _library_roots()
+_SITE_ROOTS, _LIBRARY_ROOTS = _roots()
 
 
 def is_user_module(module_name: str | None) -> bool:
@@ -89,6 +83,8 @@ def local_distribution_files(root: str) -> frozenset[str]:
     for info in entries:
         if not _from_local_directory(os.path.join(info, "direct_url.json")):
             continue
+        import csv  # only here: most processes never need it
+
         try:
             with open(os.path.join(info, "RECORD"), newline="", encoding="utf-8") as f:
                 rows = list(csv.reader(f))
