@@ -262,7 +262,9 @@ def _decode(entry: Any, namespace: Mapping[str, Any], judged: dict[Any, bool]
                 theirs = judged[where] = _is_kazeflow_chain(chain, namespace)
             if theirs != ours:
                 return None
-        froms, modules, dynamic = imports or ((), (), ())
+        if not imports:  # most functions import nothing
+            return FunctionSource(text, names, chains, ())
+        froms, modules, dynamic = imports
         return FunctionSource(text, names, chains, tuple(map(decode_import, froms)),
                               tuple(ModuleImport(*m) for m in modules),
                               tuple(DynamicImport(*d) for d in dynamic))
