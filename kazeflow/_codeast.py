@@ -10,7 +10,9 @@ import textwrap
 import threading
 import types
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
+
+from kazeflow._codeimports import DynamicImport, ModuleImport, chain_of, import_call, scan_call
 
 IMMUTABLE_SCALARS = (int, float, complex, str, bytes, bool, type(None))
 DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
@@ -111,13 +113,23 @@ def _definitions(tree: ast.Module, nested: bool = True
     return found
 
 
-def scan(nodes: Iterable[ast.AST]) -> tuple[set[str], list[list[str]],
-                                            list[ast.ImportFrom]]:
-    """The names read, the ``name.attr…`` chains and the ``from … import`` statements
-    among ``nodes``."""
-    names: set[str] = set()
-    chains: list[list[str]] = []
-    imports: list[ast.ImportFrom] = []
+class Scan(NamedTuple):
+    """What :func:`scan` finds in a tree."""
+
+    names: set[str]
+    chains: list[list[str]]
+    imports: list[ast.ImportFrom]
+    modules: list[ModuleImport]
+    dynamic: list[DynamicImport]
+
+
+def scan(nodes: Iterable[ast.AST]) -> Scan:
+    """The names read, the ``name.attr…`` chains (also through ``getattr(x, "attr")``
+    and ``importlib.import_module("mod").attr``), the ``from … import`` statements, the
+    other imports (statements and calls with literal names) and the dynamic ones among
+    ``nodes``."""
+    found = Scan(set(), [], [], [], [])
+    names, chains = found.names, found.chains
     for node in nodes:
         kind = type(node)
         if kind is ast.Name:
@@ -131,13 +143,30 @@ def scan(nodes: Iterable[ast.AST]) -> tuple[set[str], list[list[str]],
                 cur = cur.value  # type: ignore[attr-defined]
             if type(cur) is ast.Name:
                 chains.append([cur.id, *reversed(parts)])  # type: ignore[attr-defined]
+            elif type(cur) is ast.Call and (root := chain_of(cur)) is not None:
+                chains.append([*root, *reversed(parts)])
+        elif kind is ast.Call:
+            scan_call(node, found.chains, found.modules, found.dynamic)  # type: ignore[arg-type]
         elif kind is ast.ImportFrom:
-            imports.append(node)  # type: ignore[arg-type]
-    return names, chains, imports
+            found.imports.append(node)  # type: ignore[arg-type]
+        elif kind is ast.Import:
+            for alias in node.names:  # type: ignore[attr-defined]
+                if alias.asname:
+                    found.modules.append(ModuleImport(alias.asname, alias.name, 0, False))
+                else:
+                    found.modules.append(ModuleImport(alias.name.partition(".")[0],
+                                                      alias.name, 0, True))
+        elif kind is ast.Assign and type(node.value) is ast.Call:  # type: ignore[attr-defined]
+            record = import_call(node.value)[1]  # type: ignore[attr-defined]
+            if record is not None:
+                found.modules.extend(record._replace(local=target.id)
+                                     for target in node.targets  # type: ignore[attr-defined]
+                                     if type(target) is ast.Name)
+    return found
 
 
 def load_names(node: ast.AST) -> set[str]:
-    return scan(walk(node))[0]
+    return scan(walk(node)).names
 
 
 def definition_names(tree: ast.Module) -> set[str]:
@@ -154,7 +183,7 @@ def definition_names(tree: ast.Module) -> set[str]:
 
 
 def attribute_chains(tree: ast.AST) -> list[list[str]]:
-    return scan(walk(tree))[1]
+    return scan(walk(tree)).chains
 
 
 def definition_spans(tree: ast.Module) -> dict[tuple[int, str], tuple[int, int]]:
@@ -245,9 +274,9 @@ class ModuleIndex:
         chains it reads (worked out once: many assets read the same global)."""
         found = self._facts.get(stmt)
         if found is None:
-            names, chains, _ = scan(walk(stmt))
-            found = self._facts[stmt] = (normalise(stmt), tuple(sorted(names)),
-                                         tuple(tuple(c) for c in chains))
+            scanned = scan(walk(stmt))
+            found = self._facts[stmt] = (normalise(stmt), tuple(sorted(scanned.names)),
+                                         tuple(tuple(c) for c in scanned.chains))
         return found
 
 

@@ -16,8 +16,15 @@ recursively:
 
 Names are followed in a function's body, its decorators and default values, its closure
 cells, in class bodies, in the statements that assign a global, through
-``module.attribute`` chains and ``from module import name`` (also relative and ``*``).
-Library code (the standard library, site-packages, kazeflow itself) is not followed.
+``module.attribute`` chains (also ``getattr(module, "attribute")``) and ``from module
+import name`` (also relative and ``*``). Imports inside a hashed function (``import x``,
+``import x as z``, ``from . import y``, ``importlib.import_module("x")``,
+``__import__("x")`` with literal names) are followed as if they were at module level;
+a user module they name that is not loaded yet is imported to be hashed. A module or
+attribute picked by a name known only at run time (``importlib.import_module(name)``,
+``getattr(module, name)``) cannot be followed: one warning per asset says where.
+Library code (the standard library, site-packages except distributions installed from a
+local folder, kazeflow itself; see :mod:`kazeflow._codeuser`) is not followed.
 Components of the asset's own module are named by qualname, others ``module:qualname``;
 module metadata such as ``__name__`` is never hashed, so running a file as ``__main__``
 or importing it gives the same hash.
@@ -28,43 +35,43 @@ from __future__ import annotations
 import ast
 import builtins
 import functools
-import importlib.util
 import inspect
 import linecache
 import logging
 import os
 import sys
-import sysconfig
 import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from kazeflow import _codesource
+from kazeflow import _codesource, _codeuser
 from kazeflow._codeast import (
     SCOPES,
     ModuleIndex,
     StatementFacts,
     assigns,
-    attribute_chains,
     first_line,
     flat_statements,
     immutable_repr,
-    load_names,
     normalise,
     parse_module,
     parse_source,
     path_to,
+    scan,
+    walk,
 )
 from kazeflow._codecache import SourceCache
+from kazeflow._codeimports import DynamicImport
 from kazeflow._codesource import (
+    FunctionSource,
     decode_import,
     drop_kazeflow_decorators,
     encode_import,
     entry_key,
     function_source,
-    is_kazeflow,
 )
+from kazeflow._codeuser import is_user_module, resolve, user_module
 from kazeflow._hashing import KEY_FORMAT_VERSION, code_digest, tagged_digest
 
 log = logging.getLogger("kazeflow")
@@ -92,12 +99,16 @@ def code_version_fingerprint(code_version: str) -> CodeFingerprint:
     return CodeFingerprint(tagged_digest("kazeflow.code_version", code_version), components)
 
 
-def fingerprint(fn: Callable[..., Any], cache: SourceCache | None = None
-                ) -> CodeFingerprint:
+def fingerprint(fn: Callable[..., Any], cache: SourceCache | None = None,
+                asset_name: str | None = None) -> CodeFingerprint:
     """Fingerprint ``fn`` and the user code it reaches (see the module docstring),
-    reusing the analyses of unchanged functions kept in ``cache``."""
+    reusing the analyses of unchanged functions kept in ``cache``; a warning names
+    ``asset_name`` (by default the asset registered with ``fn``) if that code imports or
+    reads something by a name known only at run time."""
     collector = _Collector(fn.__module__, cache)
     root = collector.add_function(fn)
+    if collector.dynamic:
+        _warn_dynamic(asset_name or _asset_name(fn), collector.dynamic)
     items = tuple(sorted(collector.components.items()))
     return CodeFingerprint(_digest(_unwrap(fn), root, items, cache), dict(items))
 
@@ -126,34 +137,6 @@ def _code_digest(root: str, items: tuple[tuple[str, str], ...]) -> str:
     return code_digest(CODE_HASH_VERSION, root, items)
 
 
-def _library_roots() -> tuple[str, ...]:
-    paths = sysconfig.get_paths()
-    roots = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
-    roots.update(os.path.join(p, "lib") for p in (sys.base_prefix, sys.base_exec_prefix))
-    roots.update(p for p in sys.path if p.rstrip(os.sep).endswith(("site-packages",
-                                                                    "dist-packages")))
-    return tuple(sorted({os.path.realpath(r) + os.sep for r in roots}))
-
-
-_LIBRARY_ROOTS = _library_roots()
-
-
-def is_user_module(module_name: str | None) -> bool:
-    """Whether code of ``module_name`` belongs to the user (and so is hashed)."""
-    if not module_name or module_name in sys.builtin_module_names or is_kazeflow(module_name):
-        return False
-    module = sys.modules.get(module_name)
-    file = getattr(module, "__file__", None)
-    if file is None:  # __main__ of a notebook, a module built at run time
-        return module is not None or module_name == "__main__"
-    return _is_user_file(file)
-
-
-@functools.lru_cache(maxsize=4096)
-def _is_user_file(file: str) -> bool:
-    return not os.path.realpath(file).startswith(_LIBRARY_ROOTS)
-
-
 # ------------------------------------------------------------------ live objects
 
 def _unwrap(obj: Any) -> Any:
@@ -169,13 +152,7 @@ def _unwrap(obj: Any) -> Any:
 
 def _import_source(stmt: ast.ImportFrom, module_name: str) -> str | None:
     """The loaded user module that ``stmt`` (in ``module_name``) imports from, if any."""
-    source = stmt.module
-    if stmt.level:
-        package = getattr(sys.modules.get(module_name), "__package__", None)
-        try:
-            source = importlib.util.resolve_name("." * stmt.level + (source or ""), package)
-        except (ImportError, ValueError):
-            return None
+    source = resolve(stmt.module, stmt.level, module_name)
     return source if source in sys.modules and is_user_module(source) else None
 
 
@@ -183,20 +160,22 @@ def clear_memory_caches() -> None:
     """Forget what this process memoised, as a new process starts (tests and benchmarks
     use it to exercise the persistent cache alone)."""
     _codesource.clear()
+    _codeuser.clear()
     _UNTRACED.clear()
+    _DYNAMIC.clear()
     _MODULE_FILES.clear()
     _MODULES.clear()
     linecache.clearcache()
     _code_digest.cache_clear()
-    _is_user_file.cache_clear()
 
 
 def source_cache(path: Path | None) -> SourceCache:
     """The persistent cache of function analyses at ``path`` (None: this run only).
 
     Its tag changes with the entries' format and with what an analysis finds (4: an
-    entry keeps the code hash it last had as a root), so older entries are dropped."""
-    return SourceCache(path, ("kazeflow.sources", 4, CODE_HASH_VERSION, KEY_FORMAT_VERSION,
+    entry keeps the code hash it last had as a root; 5: the imports in a body and the
+    dynamic ones), so older entries are dropped."""
+    return SourceCache(path, ("kazeflow.sources", 5, CODE_HASH_VERSION, KEY_FORMAT_VERSION,
                               sys.version_info[:2]))
 
 
@@ -216,6 +195,34 @@ def _warn_untraced(module_name: str, name: str, value: Any) -> None:
         "give the asset code_version=...", module_name, name, type(value).__qualname__)
 
 
+#: (asset, constructs) already warned about in this process.
+_DYNAMIC: set[tuple[str, tuple[tuple[str, int, str], ...]]] = set()
+
+
+def _warn_dynamic(asset_name: str, sites: Sequence[tuple[str, int, str]]) -> None:
+    """Say (once per asset) which constructs its code picks a module or attribute with
+    at run time, which the code hash cannot follow."""
+    where = (asset_name, tuple(sorted(set(sites))))
+    if where in _DYNAMIC:
+        return
+    _DYNAMIC.add(where)
+    listed = "; ".join(f"{text} at {file}:{line}" for file, line, text in where[1])
+    log.warning(
+        "asset %r imports or reads code by a name known only at run time, which its code "
+        "hash cannot follow: %s. Editing what that picks will not re-run %r; use a literal "
+        "name (importlib.import_module(\"pkg.mod\"), getattr(module, \"name\")) or import "
+        "the module at module level, or give the asset code_version=... (and change it "
+        "when that code changes)", asset_name, listed, asset_name)
+
+
+def _asset_name(fn: Any) -> str:
+    """The name of the registered asset whose function is ``fn`` (else its qualname)."""
+    from kazeflow.assets import registry  # a cycle at import time otherwise
+
+    found = (a.name for a in registry.snapshot().values() if a.fn is fn)
+    return next(found, getattr(fn, "__qualname__", repr(fn)))
+
+
 # ------------------------------------------------------------------ the walk
 
 class _Collector:
@@ -226,6 +233,8 @@ class _Collector:
         self.cache = cache
         self.components: dict[str, str] = {}
         self._owners: dict[str, object] = {}
+        #: Constructs the walk cannot follow: (file, line, text).
+        self.dynamic: list[tuple[str, int, str]] = []
 
     def key(self, module_name: str, qualname: str) -> str:
         """Component name: bare qualname in the asset's own module, else module:qualname."""
@@ -246,8 +255,10 @@ class _Collector:
         namespace: dict[str, Any] = fn.__globals__
         source = function_source(fn, self.cache)
         self.components[key] = source.text
-        if source.imports:
-            namespace = {**namespace, **self._local_imports(source.imports, fn.__module__)}
+        if source.imports or source.modules:
+            namespace = {**namespace, **self._local_imports(source, fn.__module__)}
+        if source.dynamic:
+            self._note_dynamic(source.dynamic, namespace, code.co_filename)
         names, chains = source.names, source.chains
         self._visit_names(names, chains, namespace, fn.__module__)
         for name, cell in zip(code.co_freevars, fn.__closure__ or (), strict=False):
@@ -272,18 +283,28 @@ class _Collector:
             return
         self.components[key] = ""
         module = sys.modules.get(cls.__module__)
-        namespace = vars(module) if module else {}
+        namespace: Mapping[str, Any] = vars(module) if module else {}
         try:
-            tree = parse_source(inspect.getsource(cls))
+            lines, start = inspect.getsourcelines(cls)
+            tree = parse_source("".join(lines))
         except (OSError, TypeError):
             tree = None
         if tree is None:  # made at run time: namedtuple("Point", ...), type(...)
             self._add_assignment(key, cls.__module__, cls.__name__, cls)
             return
+        shift = start - first_line(tree.body[0]) if tree.body else 0
         drop_kazeflow_decorators(tree, namespace)
-        self.components[key] = normalise(tree, in_place=True)
-        self._visit_names(sorted(load_names(tree)), attribute_chains(tree), namespace,
-                          cls.__module__)
+        nodes = walk(tree)
+        found = scan(nodes)
+        self.components[key] = normalise(tree, in_place=True, nodes=nodes)
+        methods = FunctionSource("", (), (), tuple(found.imports), tuple(found.modules),
+                                 tuple(d._replace(line=d.line + shift)
+                                       for d in found.dynamic))
+        if methods.imports or methods.modules:
+            namespace = {**namespace, **self._local_imports(methods, cls.__module__)}
+        if methods.dynamic:
+            self._note_dynamic(methods.dynamic, namespace, inspect.getfile(cls))
+        self._visit_names(sorted(found.names), found.chains, namespace, cls.__module__)
 
     def _visit_names(self, names: Iterable[str], chains: Iterable[Sequence[str]],
                      namespace: Mapping[str, Any], module_name: str) -> None:
@@ -371,21 +392,46 @@ class _Collector:
                 self.cache.put(filename, name, 0, _encode_definitions(found))
         return found
 
-    def _local_imports(self, imports: Iterable[ast.ImportFrom], module_name: str
-                       ) -> dict[str, Any]:
-        """What ``from module import name`` inside a function binds (for user modules):
-        local name → object, so that a helper imported late (to break a cycle) is hashed."""
+    def _local_imports(self, source: FunctionSource, module_name: str) -> dict[str, Any]:
+        """What the imports inside a function bind, for user modules (imported now if
+        they are not loaded yet): local name → object, so that what the body reaches
+        through them is hashed as if they were imported at module level."""
         found: dict[str, Any] = {}
-        for node in imports:
-            source = _import_source(node, module_name)
-            if source is None:
+        for node in source.imports:
+            origin = resolve(node.module, node.level, module_name)
+            module = user_module(origin)
+            if module is None:
                 continue
             for alias in node.names:
-                value = getattr(sys.modules[source], alias.name, None)
+                if hasattr(module, alias.name):
+                    value = getattr(module, alias.name)
+                else:  # a submodule not imported yet: ``from . import x``
+                    value = user_module(f"{origin}.{alias.name}")
                 if value is not None:
                     found[alias.asname or alias.name] = value
-                    self._visit_value(self.key(source, alias.name), value, source, alias.name)
+                    self._visit_value(self.key(module.__name__, alias.name), value,
+                                      module.__name__, alias.name)
+        for record in source.modules:
+            origin = resolve(record.module, record.level, module_name)
+            module = user_module(origin)
+            if module is not None:
+                found[record.local] = sys.modules[module.__name__.partition(".")[0]] \
+                    if record.top else module
         return found
+
+    def _note_dynamic(self, sites: Iterable[DynamicImport], namespace: Mapping[str, Any],
+                      filename: str) -> None:
+        """Keep the constructs that pick a module at run time, or an attribute of a user
+        module (``getattr(obj, name)`` on anything else is no import)."""
+        for site in sites:
+            if site.target:
+                obj = namespace.get(site.target[0])
+                for attr in site.target[1:]:
+                    obj = getattr(obj, attr, None) if isinstance(obj, types.ModuleType) \
+                        else None
+                if not isinstance(obj, types.ModuleType) or not is_user_module(obj.__name__):
+                    continue
+            self.dynamic.append((filename, site.line, site.text))
 
     def _imported_from(self, stmt: ast.ImportFrom, module_name: str, name: str
                        ) -> tuple[str, str] | None:

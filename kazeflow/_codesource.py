@@ -24,6 +24,7 @@ from kazeflow._codeast import (
     code_names,
     definition_names,
     definition_spans,
+    first_line,
     normalise,
     parse_module,
     parse_source,
@@ -32,6 +33,7 @@ from kazeflow._codeast import (
     walk,
 )
 from kazeflow._codecache import SourceCache
+from kazeflow._codeimports import DynamicImport, ModuleImport
 
 log = logging.getLogger("kazeflow")
 
@@ -88,13 +90,17 @@ def drop_kazeflow_decorators(tree: ast.Module, namespace: Mapping[str, Any]) -> 
 
 class FunctionSource(NamedTuple):
     """What a function's own source says: its normalised text, the global names and
-    ``module.attribute`` chains it reads, and the ``from … import`` inside it (a tuple:
-    one is made per function a run fingerprints)."""
+    ``module.attribute`` chains it reads, the ``from … import`` inside it, the other
+    imports inside it (``import x``, ``importlib.import_module("x")`` …) and the
+    constructs that pick a module or attribute at run time, with their line in the file
+    (a tuple: one is made per function a run fingerprints)."""
 
     text: str
     names: tuple[str, ...]
     chains: tuple[tuple[str, ...], ...]
     imports: tuple[ast.ImportFrom, ...]
+    modules: tuple[ModuleImport, ...] = ()
+    dynamic: tuple[DynamicImport, ...] = ()
 
 
 #: Analyses by code object. A code object never changes and a redefined function gets
@@ -156,13 +162,17 @@ def _analyse(fn: Any, memo: dict[Any, Any] | None = None
         log.debug("no source for %s; hashing its bytecode", fn)
         return FunctionSource(bytecode_text(code), tuple(sorted(code_names(code))), (),
                               ()), None
+    # the tree's lines count from the definition's first line, or from the file's
+    shift = code.co_firstlineno - first_line(tree.body[0]) if tree.body else 0
     decorators = drop_kazeflow_decorators(tree, fn.__globals__)
     nodes = walk(tree)
-    names, chains, imports = scan(nodes)
+    found = scan(nodes)
     wanted = code_names(code) | definition_names(tree)
     return FunctionSource(
-        normalise(tree, in_place=True, nodes=nodes), tuple(sorted(names & wanted)),
-        tuple(tuple(c) for c in chains), tuple(imports)), decorators
+        normalise(tree, in_place=True, nodes=nodes), tuple(sorted(found.names & wanted)),
+        tuple(tuple(c) for c in found.chains), tuple(found.imports),
+        tuple(dict.fromkeys(found.modules)),
+        tuple(d._replace(line=d.line + shift) for d in found.dynamic)), decorators
 
 
 Spans = dict[tuple[int, str], tuple[int, int]]
@@ -221,7 +231,10 @@ def _file_definitions(filename: str, namespace: dict[str, Any], memo: dict[Any, 
 
 def _encode(source: FunctionSource, decorators: Decorators) -> tuple[Any, ...]:
     """A source analysis as plain data for the persistent cache."""
-    imports = tuple(encode_import(n) for n in source.imports)
+    imports = (tuple(encode_import(n) for n in source.imports),
+               tuple(tuple(m) for m in source.modules),
+               tuple(tuple(d) for d in source.dynamic)) \
+        if source.imports or source.modules or source.dynamic else ()  # most have none
     return source.text, source.names, source.chains, imports, decorators
 
 
@@ -249,8 +262,12 @@ def _decode(entry: Any, namespace: Mapping[str, Any], judged: dict[Any, bool]
                 theirs = judged[where] = _is_kazeflow_chain(chain, namespace)
             if theirs != ours:
                 return None
-        return FunctionSource(text, names, chains,
-                              tuple(map(decode_import, imports)) if imports else ())
+        if not imports:  # most functions import nothing
+            return FunctionSource(text, names, chains, ())
+        froms, modules, dynamic = imports
+        return FunctionSource(text, names, chains, tuple(map(decode_import, froms)),
+                              tuple(ModuleImport(*m) for m in modules),
+                              tuple(DynamicImport(*d) for d in dynamic))
     except (TypeError, ValueError):
         return None
 
