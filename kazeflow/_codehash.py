@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import contextlib
 import functools
 import inspect
 import linecache
@@ -41,7 +42,7 @@ import logging
 import os
 import sys
 import types
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -106,11 +107,42 @@ def fingerprint(fn: Callable[..., Any], cache: SourceCache | None = None,
     ``asset_name`` (by default the asset registered with ``fn``) if that code imports or
     reads something by a name known only at run time."""
     collector = _Collector(fn.__module__, cache)
-    root = collector.add_function(fn)
+    with _lent_module(_unwrap(fn)):
+        root = collector.add_function(fn)
     if collector.dynamic:
         _warn_dynamic(asset_name or _asset_name(fn), collector.dynamic)
     items = tuple(sorted(collector.components.items()))
     return CodeFingerprint(_digest(_unwrap(fn), root, items, cache), dict(items))
+
+
+@contextlib.contextmanager
+def _lent_module(fn: Any) -> Iterator[None]:
+    """While ``fn`` is hashed, a module of its globals under its module's name if
+    ``sys.modules`` has no module of those globals there: code run by
+    ``runpy.run_path`` (``"<run_path>"``, or a ``"__main__"`` that is not the running
+    one) or ``exec`` with a ``__file__`` then has its module-level statements found as
+    any module's (without, the globals it reads would go unhashed: edits unseen)."""
+    name = getattr(fn, "__module__", None)
+    namespace = getattr(fn, "__globals__", None)
+    present = sys.modules.get(name) if name else None
+    if (not name or not namespace or not namespace.get("__file__")
+            or (present is not None and vars(present) is namespace)):
+        yield
+        return
+    module = types.ModuleType(name)
+    vars(module).update(namespace)
+    sys.modules[name] = module
+    _MODULE_FILES.pop(name, None)  # the name's file may differ from what was seen
+    try:
+        yield
+    finally:
+        if sys.modules.get(name) is module:
+            if present is None:
+                del sys.modules[name]
+            else:
+                sys.modules[name] = present
+        _MODULE_FILES.pop(name, None)
+        _MODULES.pop(name, None)
 
 
 def _digest(fn: Any, root: str, items: tuple[tuple[str, str], ...],

@@ -847,3 +847,45 @@ def test_a_function_analysed_from_its_module_tree_equals_one_parsed_from_its_tex
         from_text = _codesource._encode(*_codesource._analyse(fn, {}))  # spans known: text
         assert from_tree == from_text
         assert "docstring" not in from_tree[0] and "dropped" not in from_tree[0]
+
+
+RUN_PATH_SCRIPT = '''
+from pathlib import Path
+from kazeflow import Flow, asset
+
+HERE = Path(__file__).parent
+FACTOR = {factor}
+
+
+@asset
+def scaled():
+    return [FACTOR * x for x in range(3)], HERE.name
+
+
+flow = Flow(["scaled"])
+'''
+
+
+def test_code_run_by_run_path_hashes_its_globals_like_a_script(tmp_path: Path) -> None:
+    """A file run with runpy.run_path (module name "<run_path>", not in sys.modules)
+    hashes the module-level values it reads as `python file.py` does: an edit of one
+    re-runs it, and switching between the two ways re-runs nothing."""
+    script = tmp_path / "pipeline.py"
+    env = {**os.environ, "KAZEFLOW_HOME": str(tmp_path / "store")}
+
+    def run(how: str) -> list[str]:
+        code = {"main": "import runpy; r = runpy.run_path('pipeline.py', run_name='__main__')"
+                        "['flow'].run()",
+                "run_path": "import runpy; r = runpy.run_path('pipeline.py')['flow'].run()"}
+        done = subprocess.run([sys.executable, "-c", code[how] + "; print(r.materialized)"],
+                              cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == 0, done.stderr
+        return eval(done.stdout)  # noqa: S307 - our own tuple of names
+
+    script.write_text(RUN_PATH_SCRIPT.format(factor=2))
+    assert list(run("main")) == ["scaled"]
+    assert list(run("run_path")) == []  # the same hash either way
+    script.write_text(RUN_PATH_SCRIPT.format(factor=3))
+    assert list(run("run_path")) == ["scaled"]  # the edited global is seen
+    assert list(run("main")) == []
