@@ -101,16 +101,21 @@ def code_version_fingerprint(code_version: str) -> CodeFingerprint:
 
 
 def fingerprint(fn: Callable[..., Any], cache: SourceCache | None = None,
-                asset_name: str | None = None) -> CodeFingerprint:
+                asset_name: str | None = None, reads_declared: bool = False
+                ) -> CodeFingerprint:
     """Fingerprint ``fn`` and the user code it reaches (see the module docstring),
-    reusing the analyses of unchanged functions kept in ``cache``; a warning names
+    reusing the analyses of unchanged functions kept in ``cache``. A warning names
     ``asset_name`` (by default the asset registered with ``fn``) if that code imports or
-    reads something by a name known only at run time."""
+    reads something by a name known only at run time, or (unless ``reads_declared``:
+    the asset said which files it reads) reads a module-level value computed by a call,
+    which may have read a file that can change unseen."""
     collector = _Collector(fn.__module__, cache)
     with _lent_module(_unwrap(fn)):
         root = collector.add_function(fn)
     if collector.dynamic:
         _warn_dynamic(asset_name or _asset_name(fn), collector.dynamic)
+    if collector.computed and not reads_declared:
+        _warn_computed(asset_name or _asset_name(fn), collector.computed)
     items = tuple(sorted(collector.components.items()))
     return CodeFingerprint(_digest(_unwrap(fn), root, items, cache), dict(items))
 
@@ -247,6 +252,52 @@ def _warn_dynamic(asset_name: str, sites: Sequence[tuple[str, int, str]]) -> Non
         "when that code changes)", asset_name, listed, asset_name)
 
 
+#: (asset, values) already warned about in this process.
+_COMPUTED: set[tuple[str, tuple[tuple[str, str, str], ...]]] = set()
+
+
+def _warn_computed(asset_name: str, values: Sequence[tuple[str, str, str]]) -> None:
+    """Say (once per asset) which module-level values its code reads that a call
+    computes when the module is imported: if one reads a file, editing the file changes
+    the value but not the code, and nothing would re-run."""
+    where = (asset_name, tuple(sorted(set(values))))
+    if where in _COMPUTED:
+        return
+    _COMPUTED.add(where)
+    listed = "; ".join(f"{module}.{name} (`{text}`)" for module, name, text in where[1])
+    log.warning(
+        "asset %r reads module-level values computed by a call: %s. If that call reads "
+        "a file, editing the file will not re-run %r: declare the files it reads, "
+        "@asset(reads=[\"params.json\", ...]), so that they enter its cache key; if it "
+        "reads none, say so with @asset(reads=[]) (either silences this warning)",
+        asset_name, listed, asset_name)
+
+
+def _computed_by_call(text: str) -> bool:
+    """Whether the module-level statement ``text`` assigns the value of a call."""
+    known = _CALLED.get(text)
+    if known is None:
+        try:
+            tree = ast.parse(text)
+        except SyntaxError:
+            tree = ast.Module(body=[], type_ignores=[])
+        known = _CALLED[text] = any(
+            isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign))
+            and node.value is not None
+            and any(isinstance(n, ast.Call) for n in ast.walk(node.value))
+            for node in tree.body)
+    return known
+
+
+_CALLED: dict[str, bool] = {}
+
+
+def _data_like(value: Any) -> bool:
+    """Whether ``value`` holds data (that a file may have given), not code or tools."""
+    return isinstance(value, (dict, list, set, frozenset, tuple, bytearray)) or \
+        hasattr(type(value), "__array__")
+
+
 def _asset_name(fn: Any) -> str:
     """The name of the registered asset whose function is ``fn`` (else its qualname)."""
     from kazeflow.assets import registry  # a cycle at import time otherwise
@@ -267,6 +318,8 @@ class _Collector:
         self._owners: dict[str, object] = {}
         #: Constructs the walk cannot follow: (file, line, text).
         self.dynamic: list[tuple[str, int, str]] = []
+        #: Module-level data values read that a call computes: (module, name, statement).
+        self.computed: list[tuple[str, str, str]] = []
 
     def key(self, module_name: str, qualname: str) -> str:
         """Component name: bare qualname in the asset's own module, else module:qualname."""
@@ -503,6 +556,10 @@ class _Collector:
             _warn_untraced(module_name, name, value)
             return
         self.components[key] = "\n".join(text for text, _, _ in facts)
+        if _data_like(value):
+            called = next((text for text, _, _ in facts if _computed_by_call(text)), None)
+            if called is not None:
+                self.computed.append((module_name, name, called.strip().splitlines()[0]))
         names = set().union(*(names for _, names, _ in facts)) - {name}
         chains = [c for _, _, found in facts for c in found]
         self._visit_names(sorted(names), chains, namespace, module_name)

@@ -53,7 +53,8 @@ def prepare(plan: Sequence[Asset], config: Mapping[str, Any] | None,
     for item in plan:
         cfg = configs[item.name]
         code = (_codehash.code_version_fingerprint(item.code_version) if item.code_version
-                else _codehash.fingerprint(item.fn, sources, asset_name=item.name))
+                else _codehash.fingerprint(item.fn, sources, asset_name=item.name,
+                                           reads_declared=item.reads is not None))
         prepared[item.name] = PreparedAsset(
             item, cfg, config_hash(cfg.to_dict() if cfg is not None else None), code,
             files.versions(item))

@@ -40,7 +40,8 @@ class Asset:
     dep_assets: tuple[Asset, ...] = field(default=(), repr=False)
     #: Files, folders and globs the asset reads (their contents enter its cache key),
     #: relative to ``reads_base``: the folder of the file that defines the function.
-    reads: tuple[str, ...] = ()
+    #: None: not declared (``()``: declared to read none).
+    reads: tuple[str, ...] | None = None
     reads_base: str = field(default="", repr=False)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -129,7 +130,9 @@ def asset(
         reads: files, folders (every file under them) and globs (``"params/*.json"``,
             ``**`` spans folders) that the function reads: their contents enter the
             cache key, so editing one re-runs the asset. Relative paths start at the
-            folder of the file that defines the function.
+            folder of the file that defines the function. Declaring it (``reads=[]``
+            for none) also silences the warning about module-level values computed
+            by a call.
 
     Returns:
         The registered :class:`Asset`.
@@ -220,10 +223,10 @@ def _build_asset(
 
 
 def _check_reads(reads: Sequence[str | os.PathLike[str]] | None, where: str
-                 ) -> tuple[str, ...]:
-    """``reads`` as path strings, each a non-empty path."""
+                 ) -> tuple[str, ...] | None:
+    """``reads`` as path strings, each a non-empty path (None: not declared)."""
     if reads is None:
-        return ()
+        return None
     if isinstance(reads, (str, os.PathLike)):
         raise DefinitionError(f"{where}: reads must be a list of paths, not one path; "
                               f"write reads=[{os.fspath(reads)!r}]")

@@ -168,3 +168,49 @@ def test_reads_takes_a_list_of_paths():
         @asset(reads=[3])
         def two():
             return 2
+
+
+COMPUTED = textwrap.dedent('''
+    import json
+    from pathlib import Path
+    from kazeflow import Flow, asset
+
+    HERE = Path(__file__).parent
+    PARAMS = json.loads((HERE / "params.json").read_text())
+    LIMITS = {{"low": 1, "high": 9}}
+
+
+    @asset{options}
+    def scored():
+        return PARAMS["w"] * LIMITS["high"]
+
+
+    if __name__ == "__main__":
+        print(Flow(["scored"]).run()["scored"])
+''')
+
+
+@pytest.mark.parametrize("options, warned", [("", True), ('(reads=["params.json"])', False),
+                                             ("(reads=[])", False)])
+def test_a_module_level_value_computed_by_a_call_is_named_in_a_warning(tmp_path, options,
+                                                                       warned):
+    write(tmp_path / "pipeline.py", COMPUTED.format(options=options))
+    write(tmp_path / "params.json", '{"w": 2}')
+    env = {**os.environ, "KAZEFLOW_HOME": str(tmp_path / "store")}
+
+    def run() -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([sys.executable, "pipeline.py"], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done
+
+    first = run()
+    assert first.stdout.strip() == "18"
+    said = ("asset 'scored' reads module-level values computed by a call: "
+            "__main__.PARAMS (`PARAMS = json.loads((HERE / 'params.json').read_text())`)")
+    assert (said in first.stderr) is warned, first.stderr
+    assert "LIMITS" not in first.stderr  # a literal: its statement is its value
+    assert "@asset(reads=[" in first.stderr or not warned
+    if options == '(reads=["params.json"])':  # declared: an edit of the file re-runs it
+        write(tmp_path / "params.json", '{"w": 3}')
+        assert run().stdout.strip() == "27"
