@@ -174,6 +174,8 @@ def materialization_lines(m: Materialization) -> list[str]:
               ("forced", "yes" if m.forced else "no"), ("code_hash", m.code_hash),
               ("config_hash", m.config_hash), ("config", json.dumps(dict(m.config))),
               ("upstream", upstream or "-"),
+              ("libraries", ", ".join(f"{name} {version}" for name, version in
+                                      sorted(m.libraries.items())) or "-"),
               ("metadata", json.dumps(dict(m.user_metadata)) if m.user_metadata else "-")]
     return [f"{click.style(k.ljust(16), bold=True)}{v}" for k, v in fields]
 

@@ -110,6 +110,7 @@ def plan_flow(target: str, selection: Sequence[str], store: Store,
                            store=store if explicit else flow.store)
             planned.config = {name: settings for name, settings in flow.config.items()
                               if name in planned.asset_names}
+            planned.track_libraries = flow.track_libraries
             flow = planned
     else:
         if not registry.snapshot():

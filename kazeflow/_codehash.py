@@ -92,6 +92,8 @@ class CodeFingerprint(NamedTuple):
 
     code_hash: str
     components: Mapping[str, str]
+    #: Top-level modules of the libraries (not the standard library) the code reaches.
+    libraries: tuple[str, ...] = ()
 
 
 def code_version_fingerprint(code_version: str) -> CodeFingerprint:
@@ -117,7 +119,8 @@ def fingerprint(fn: Callable[..., Any], cache: SourceCache | None = None,
     if collector.computed and not reads_declared:
         _warn_computed(asset_name or _asset_name(fn), collector.computed)
     items = tuple(sorted(collector.components.items()))
-    return CodeFingerprint(_digest(_unwrap(fn), root, items, cache), dict(items))
+    return CodeFingerprint(_digest(_unwrap(fn), root, items, cache), dict(items),
+                           tuple(sorted(collector.libraries)))
 
 
 @contextlib.contextmanager
@@ -320,6 +323,8 @@ class _Collector:
         self.dynamic: list[tuple[str, int, str]] = []
         #: Module-level data values read that a call computes: (module, name, statement).
         self.computed: list[tuple[str, str, str]] = []
+        #: Top-level modules of the libraries reached (their versions are recorded).
+        self.libraries: set[str] = set()
 
     def key(self, module_name: str, qualname: str) -> str:
         """Component name: bare qualname in the asset's own module, else module:qualname."""
@@ -399,6 +404,8 @@ class _Collector:
                                   module_name, name)
         for chain in chains:
             obj = namespace.get(chain[0])
+            if isinstance(obj, types.ModuleType):
+                self._note_library(obj.__name__)
             for attr in chain[1:]:
                 if not isinstance(obj, types.ModuleType) or not is_user_module(obj.__name__):
                     break
@@ -420,8 +427,10 @@ class _Collector:
         if isinstance(value, Asset):
             value = value.fn
         value = _unwrap(value)
-        if name in _MODULE_DUNDERS or isinstance(value, types.ModuleType) \
-                or key in self.components:
+        if isinstance(value, types.ModuleType):
+            self._note_library(value.__name__)
+            return
+        if name in _MODULE_DUNDERS or key in self.components:
             return
         text = immutable_repr(value)
         if text is not None:
@@ -429,9 +438,13 @@ class _Collector:
         elif isinstance(value, types.FunctionType):
             if is_user_module(value.__module__):
                 self.add_function(value, key)
+            else:
+                self._note_library(value.__module__)
         elif isinstance(value, type):
             if is_user_module(value.__module__):
                 self.add_class(value)
+            else:
+                self._note_library(value.__module__)
         elif isinstance(value, (types.BuiltinFunctionType, types.MethodType,
                                 types.MethodWrapperType)) or value is getattr(builtins, name,
                                                                                None):
@@ -440,6 +453,14 @@ class _Collector:
             self._add_closure_assignment(key, closure_of, name, value)
         elif is_user_module(module_name):
             self._add_assignment(key, module_name, name, value)
+
+    def _note_library(self, module_name: str | None) -> None:
+        """Note the library of ``module_name`` (not the standard library, kazeflow or the
+        user's code), whose version is recorded with the materialization."""
+        top = (module_name or "").partition(".")[0]
+        if top and top not in self.libraries and top not in sys.stdlib_module_names \
+                and top != "kazeflow" and not is_user_module(top):
+            self.libraries.add(top)
 
     def _add_assignment(self, key: str, module_name: str, name: str, value: Any) -> None:
         """Name a non-constant global by the module-level statements that build it."""

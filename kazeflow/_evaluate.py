@@ -199,6 +199,6 @@ def _known(item: PreparedAsset, versions: Mapping[str, str]) -> dict[str, str] |
         upstream = {d: versions[d] for d in item.asset.deps}
     except KeyError:
         return None
-    if item.files:
-        upstream.update(item.files)
+    if item.external:
+        upstream.update(item.external)
     return upstream

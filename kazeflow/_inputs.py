@@ -28,8 +28,9 @@ from kazeflow.errors import DefinitionError
 log = logging.getLogger("kazeflow")
 
 #: The prefix of an input file's name among an asset's upstream versions (asset names
-#: are identifiers: no asset can be called that).
+#: are identifiers: no asset can be called that); and of a tracked library's.
 FILE_PREFIX = "file:"
+LIBRARY_PREFIX = "lib:"
 #: Text files up to this size are kept with their hash, for diffs in ``why``.
 TEXT_LIMIT = 64 * 1024
 #: A file modified this recently may change again within the same mtime tick.

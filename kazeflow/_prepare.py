@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from kazeflow import _codehash
 from kazeflow._hashing import config_hash
-from kazeflow._inputs import InputFiles
+from kazeflow._inputs import LIBRARY_PREFIX, InputFiles
+from kazeflow._libraries import LibraryVersions
 from kazeflow.assets import Asset
 from kazeflow.config import Config, build_config
 from kazeflow.errors import ConfigError
@@ -24,8 +26,12 @@ class PreparedAsset(NamedTuple):
     config: Config | None
     config_hash: str
     code: _codehash.CodeFingerprint
-    #: ``file:<path>`` → content hash of each file the asset reads (``reads=``).
-    files: dict[str, str]
+    #: What the key takes from outside the flow: ``file:<path>`` → content hash of each
+    #: file the asset reads (``reads=``), ``lib:<distribution>`` → version of each
+    #: library its code imports when it tracks them (``track_libraries=``).
+    external: dict[str, str]
+    #: Distribution → version of each library its code imports (recorded either way).
+    libraries: dict[str, str]
 
     @property
     def name(self) -> str:
@@ -36,28 +42,56 @@ class PreparedAsset(NamedTuple):
         return self.config.to_dict() if self.config is not None else {}
 
 
+class Lookups(NamedTuple):
+    """What preparing reuses across processes, each cached in the store's cache folder:
+    analyses of source files, hashes of input files, distributions of libraries."""
+
+    sources: _codehash.SourceCache
+    files: InputFiles
+    libraries: LibraryVersions
+
+    @classmethod
+    def in_folder(cls, folder: Path | None) -> Lookups:
+        """The caches in ``folder`` (None: this process only)."""
+        return cls(_codehash.source_cache(folder / "sources.marshal" if folder else None),
+                   InputFiles(folder / "inputs.marshal" if folder else None),
+                   LibraryVersions(folder / "libraries.marshal" if folder else None))
+
+    def save(self) -> None:
+        """Save what each cache learnt (a run does; asking writes nothing)."""
+        self.sources.save()
+        self.files.save()
+        self.libraries.save()
+
+
 def prepare(plan: Sequence[Asset], config: Mapping[str, Any] | None,
-            sources: _codehash.SourceCache | None = None,
-            files: InputFiles | None = None) -> dict[str, PreparedAsset]:
+            lookups: Lookups | None = None, track_libraries: bool = False
+            ) -> dict[str, PreparedAsset]:
     """Validate ``config`` against every planned asset, fingerprint their code (reusing
-    the analyses in ``sources`` of functions whose files did not change) and hash the
-    files they read (a stat each for files ``files`` has hashed before).
+    analyses of functions whose files did not change), hash the files they read (a stat
+    each for files hashed before) and look up the versions of the libraries they import
+    (in the key of assets that track them, or all with ``track_libraries``).
 
     Raises:
         ConfigError: see :func:`effective_configs`.
         DefinitionError: an asset reads a path that does not exist.
     """
-    files = files or InputFiles(None)
+    lookups = lookups or Lookups.in_folder(None)
     configs = effective_configs(plan, config)
     prepared = {}
     for item in plan:
         cfg = configs[item.name]
         code = (_codehash.code_version_fingerprint(item.code_version) if item.code_version
-                else _codehash.fingerprint(item.fn, sources, asset_name=item.name,
+                else _codehash.fingerprint(item.fn, lookups.sources, asset_name=item.name,
                                            reads_declared=item.reads is not None))
+        external = lookups.files.versions(item)
+        libraries = lookups.libraries.versions(code.libraries) if code.libraries else {}
+        if libraries and (track_libraries or item.track_libraries):
+            external.update((LIBRARY_PREFIX + name, version)
+                            for name, version in libraries.items())
         prepared[item.name] = PreparedAsset(
             item, cfg, config_hash(cfg.to_dict() if cfg is not None else None), code,
-            files.versions(item))
+            external, libraries)
     return prepared
 
 

@@ -89,9 +89,9 @@ class Recorder:
         new_code = {} if code.code_hash in self._sent_code else {
             code.code_hash: code.components}  # stored once per hash: insert-if-new
         self._sent_code.add(code.code_hash)
-        files = self.prepared[inputs.asset_name].files
-        if files:  # small text inputs, stored by content hash like code
-            for content_hash, text in texts(self.files, files).items():
+        prepared = self.prepared[inputs.asset_name]
+        if prepared.external:  # small text inputs, stored by content hash like code
+            for content_hash, text in texts(self.files, prepared.external).items():
                 if content_hash not in self._sent_code:
                     new_code[content_hash] = text
                     self._sent_code.add(content_hash)
@@ -107,7 +107,7 @@ class Recorder:
                "data_version": data_version, "size": size, "started_at": outcome.started,
                "ended_at": ended, "duration": ended - outcome.started, "status": status,
                "forced": int(inputs.forced), "error": outcome.error,
-               "user_metadata": dict(outcome.metadata)}
+               "user_metadata": dict(outcome.metadata), "libraries": prepared.libraries}
         unfinished = None
         if data_version is not None:  # visible to gc before its row commits
             self.pins.add([data_version])

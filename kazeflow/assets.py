@@ -43,6 +43,8 @@ class Asset:
     #: None: not declared (``()``: declared to read none).
     reads: tuple[str, ...] | None = None
     reads_base: str = field(default="", repr=False)
+    #: Whether the versions of the libraries its code imports enter its cache key.
+    track_libraries: bool = False
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
@@ -104,7 +106,7 @@ def asset(
     *, name: str | None = None, deps: Sequence[str | Asset] | None = None,
     config_schema: type[Config] | None = None, code_version: str | None = None,
     description: str | None = None, cache: bool = True, pool: str | None = None,
-    reads: Sequence[str | os.PathLike[str]] | None = None,
+    reads: Sequence[str | os.PathLike[str]] | None = None, track_libraries: bool = False,
 ) -> Callable[[Callable[..., Any]], Asset]: ...
 
 
@@ -113,6 +115,7 @@ def asset(
     deps: Sequence[str | Asset] | None = None, config_schema: type[Config] | None = None,
     code_version: str | None = None, description: str | None = None, cache: bool = True,
     pool: str | None = None, reads: Sequence[str | os.PathLike[str]] | None = None,
+    track_libraries: bool = False,
 ) -> Asset | Callable[[Callable[..., Any]], Asset]:
     """Declare a function as an asset, bare (``@asset``) or with options.
 
@@ -133,6 +136,9 @@ def asset(
             folder of the file that defines the function. Declaring it (``reads=[]``
             for none) also silences the warning about module-level values computed
             by a call.
+        track_libraries: put the versions of the libraries its code imports (which are
+            recorded with every materialization either way) in its cache key, so
+            upgrading one re-runs the asset (``Flow(track_libraries=True)``: every asset).
 
     Returns:
         The registered :class:`Asset`.
@@ -151,7 +157,7 @@ def asset(
     def decorate(func: Callable[..., Any]) -> Asset:
         new = _build_asset(func, name=name, deps=deps, config_schema=config_schema,
                            code_version=code_version, description=description, cache=cache,
-                           pool=pool, reads=reads)
+                           pool=pool, reads=reads, track_libraries=track_libraries)
         registry.register(new)
         return new
 
@@ -164,7 +170,7 @@ def _build_asset(
     func: Callable[..., Any], *, name: str | None, deps: Sequence[str | Asset] | None,
     config_schema: type[Config] | None, code_version: str | None, description: str | None,
     cache: bool, pool: str | None = None,
-    reads: Sequence[str | os.PathLike[str]] | None = None,
+    reads: Sequence[str | os.PathLike[str]] | None = None, track_libraries: bool = False,
 ) -> Asset:
     if isinstance(func, Asset):
         raise DefinitionError(f"{func.name!r} is already an asset; apply @asset once")
@@ -219,7 +225,8 @@ def _build_asset(
         code_version=code_version, description=description, cache=bool(cache),
         takes_config=takes_config, takes_context="context" in params, pool=pool,
         dep_assets=dep_assets, reads=read_paths,
-        reads_base=_defining_folder(func) if read_paths else "")
+        reads_base=_defining_folder(func) if read_paths else "",
+        track_libraries=bool(track_libraries))
 
 
 def _check_reads(reads: Sequence[str | os.PathLike[str]] | None, where: str

@@ -6,12 +6,12 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from kazeflow import _codehash, graph
+from kazeflow import graph
 from kazeflow._evaluate import NO_RECORDS, Evaluator
 from kazeflow._execute import ScheduledRun, check_not_inside_asset
 from kazeflow._gcpause import bookkeeping
-from kazeflow._inputs import InputFiles, shown
-from kazeflow._prepare import PreparedAsset, effective_configs, prepare
+from kazeflow._inputs import is_file_input, shown
+from kazeflow._prepare import Lookups, PreparedAsset, effective_configs, prepare
 from kazeflow.assets import Asset, collect_universe
 from kazeflow.errors import DefinitionError, KazeflowError, NotFreshError, last_line
 from kazeflow.freshness import FRESH
@@ -32,6 +32,8 @@ class Flow:
         config: asset name → settings: the config that :meth:`run`, :meth:`status`,
             :meth:`load` and the CLI (``kazeflow status flows.py:flow``) use when they are
             given none. Checked here against each asset's schema.
+        track_libraries: put the versions of the libraries each asset's code imports
+            in its cache key (as ``@asset(track_libraries=True)`` does for one).
 
     Raises:
         UnknownAssetError: a selected or upstream name that no asset has.
@@ -47,7 +49,8 @@ class Flow:
     def __init__(self, asset_names: Iterable[str | Asset] | str | None = None, *,
                  assets: Iterable[Asset] | None = None,
                  store: Store | str | os.PathLike[str] | None = None,
-                 config: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+                 config: Mapping[str, Mapping[str, Any]] | None = None,
+                 track_libraries: bool = False) -> None:
         assets = list(assets) if assets is not None else None
         if isinstance(asset_names, (str, Asset)):
             asset_names = [asset_names]
@@ -67,6 +70,7 @@ class Flow:
         #: mapping change nothing).
         self.config: dict[str, dict[str, Any]] = {
             name: dict(settings) for name, settings in (config or {}).items()}
+        self.track_libraries = bool(track_libraries)
 
     @property
     def assets(self) -> tuple[Asset, ...]:
@@ -126,11 +130,11 @@ class Flow:
 
         forced = self._forced(force)
         pools = _check_pools(pools)
-        files = InputFiles(self.store.inputs_cache_path)
-        prepared = self._prepare(config, files)
+        lookups = Lookups.in_folder(self.store.cache_folder)
+        prepared = self._prepare(config, lookups)
         runner, owned = executors.resolve(executor, max_workers)
         return ScheduledRun(self.store, self._plan, prepared, forced, runner, pools,
-                            owns_executor=owned, files=files).execute()
+                            owns_executor=owned, files=lookups.files).execute()
 
     def status(self, config: Mapping[str, Mapping[str, Any]] | None = None
                ) -> dict[str, AssetStatus]:
@@ -147,8 +151,8 @@ class Flow:
                   plan: Sequence[Asset] | None = None) -> dict[str, AssetStatus]:
         """The status of each asset of ``plan`` (default: the flow's)."""
         plan = self._plan if plan is None else plan
-        files = InputFiles(self.store.inputs_cache_path)
-        prepared = self._prepare(config, files, save=False, plan=plan)
+        lookups = Lookups.in_folder(self.store.cache_folder)
+        prepared = self._prepare(config, lookups, save=False, plan=plan)
         records: Records
         objects: ObjectPresence
         if self.store.exists():
@@ -156,7 +160,7 @@ class Flow:
         else:  # nothing to read, and a status creates nothing
             records = objects = NO_RECORDS
         evaluator = Evaluator(records, objects, prepared, full_records=True,
-                              file_text=files.text)
+                              file_text=lookups.files.text)
         failures = records.latest_failures(prepared)
         versions: dict[str, str] = {}
         statuses = {}
@@ -171,7 +175,8 @@ class Flow:
                 else evaluator.latest(item.name)
             statuses[item.name] = AssetStatus(
                 item.name, decision.state, reasons, decision.cache_key, record,
-                tuple(shown(name) for name in prepared[item.name].files))
+                tuple(shown(name) for name in prepared[item.name].external
+                      if is_file_input(name)))
         return statuses
 
     def history(self, asset_name: str | None = None, limit: int | None = None
@@ -221,7 +226,7 @@ class Flow:
                 f"load the newest by name with Store.load({asset_name!r})", status=status)
         return self.store.objects.load(status.last.data_version)
 
-    def _prepare(self, config: Mapping[str, Any] | None, files: InputFiles,
+    def _prepare(self, config: Mapping[str, Any] | None, lookups: Lookups,
                  save: bool = True, plan: Sequence[Asset] | None = None
                  ) -> dict[str, PreparedAsset]:
         """Check ``config``, fingerprint the plan's code and hash the files it reads,
@@ -232,17 +237,16 @@ class Flow:
             ConfigError: bad config (the store is not even opened).
             DefinitionError: an asset reads a path that does not exist.
         """
-        sources = _codehash.source_cache(self.store.sources_cache_path)
         config = self.config if config is None else config
         if plan is not None and plan is not self._plan:  # checked for the whole flow
             effective_configs(self._plan, config)
             names = {a.name for a in plan}
             config = {name: settings for name, settings in config.items() if name in names}
-        prepared = prepare(self._plan if plan is None else plan, config, sources, files)
+        prepared = prepare(self._plan if plan is None else plan, config, lookups,
+                           self.track_libraries)
         if save:
             self.store.objects  # noqa: B018 - opens (creates) the store the caches live in
-            sources.save()
-            files.save()
+            lookups.save()
         return prepared
 
     def _forced(self, force: bool | Sequence[str]) -> set[str]:

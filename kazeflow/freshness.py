@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kazeflow._inputs import FILE_PREFIX
+from kazeflow._inputs import FILE_PREFIX, LIBRARY_PREFIX
 from kazeflow.results import Materialization, Reason, RecordKey
 
 FRESH, STALE, MISSING = "fresh", "stale", "missing"
@@ -140,13 +140,16 @@ def _upstream_differences(old: Mapping[str, str], new: Mapping[str, str],
                           explain: _Explain) -> list[Reason]:
     """Upstream assets and input files that changed, came or went."""
     reasons = []
-    old_assets = {n for n in old if not n.startswith(FILE_PREFIX)}
-    new_assets = {n for n in new if not n.startswith(FILE_PREFIX)}
+    old_assets = {n for n in old if not n.startswith((FILE_PREFIX, LIBRARY_PREFIX))}
+    new_assets = {n for n in new if not n.startswith((FILE_PREFIX, LIBRARY_PREFIX))}
     if old_assets != new_assets:
         reasons.append(Reason("upstreams_changed", "upstream assets changed", {
             "old": sorted(old_assets), "new": sorted(new_assets)}))
     for name in sorted(set(old) | set(new)):
-        if name.startswith(FILE_PREFIX):
+        if name.startswith(LIBRARY_PREFIX):
+            reasons.extend(_library_difference(name[len(LIBRARY_PREFIX):], old.get(name),
+                                               new.get(name)))
+        elif name.startswith(FILE_PREFIX):
             path = name[len(FILE_PREFIX):]
             if name not in old:
                 reasons.append(Reason("input_added", f"input file {path!r} is new",
@@ -162,6 +165,20 @@ def _upstream_differences(old: Mapping[str, str], new: Mapping[str, str],
                 "upstream": name, "old_data_version": old[name],
                 "new_data_version": new[name]}))
     return reasons
+
+
+def _library_difference(library: str, old: str | None, new: str | None
+                        ) -> list[Reason]:
+    """The reason a tracked library's version gives, if it changed."""
+    details = {"library": library, "old_version": old, "new_version": new}
+    if old == new:
+        return []
+    if old is None:
+        return [Reason("library_added", f"library {library!r} {new} is imported", details)]
+    if new is None:
+        return [Reason("library_removed", f"library {library!r} is no longer imported",
+                       details)]
+    return [Reason("library_changed", f"library {library!r} {old} -> {new}", details)]
 
 
 def _file_details(name: str, old_hash: str, new_hash: str,

@@ -34,6 +34,9 @@ class Materialization:
     forced: bool = False
     error: str | None = None
     user_metadata: Mapping[str, Any] = field(default_factory=dict)
+    #: Distribution → version of each library the asset's code imports (as installed
+    #: when it ran; empty for records made before kazeflow kept them).
+    libraries: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def started(self) -> datetime:

@@ -16,7 +16,7 @@ from sqlalchemy.pool import Pool
 
 from kazeflow import Config, Flow, asset
 from kazeflow._evaluate import Evaluator
-from kazeflow._inputs import InputFiles
+from kazeflow._prepare import Lookups
 from kazeflow.assets import registry
 from kazeflow.store import Store
 
@@ -96,7 +96,7 @@ def test_the_fast_path_decides_as_the_full_decision(history, n, left_version, fu
             else:
                 delete_newest_object(store, step[1])
         flow = Flow(assets=diamond(left_version), store=store)
-        prepared = flow._prepare({"src": {"n": n}}, InputFiles(None), save=False)
+        prepared = flow._prepare({"src": {"n": n}}, Lookups.in_folder(None), save=False)
 
         def evaluator() -> Evaluator:
             return Evaluator(store.metadata, store.objects, prepared,

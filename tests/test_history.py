@@ -72,15 +72,17 @@ def test_a_record_read_from_a_row_equals_one_built_by_its_constructor():
     from kazeflow.store._metadata import _materialization
 
     row = (7, "r" * 32, "clean", "k" * 64, "c" * 64, "h" * 64, '{"n":2}', '{"raw":"ab"}',
-           "d" * 64, 12, 1.0, 2.5, 1.5, "materialized", 1, None, '{"rows":3}')
+           "d" * 64, 12, 1.0, 2.5, 1.5, "materialized", 1, None, '{"rows":3}',
+           '{"numpy":"2.1.0"}')
     built = Materialization(7, "r" * 32, "clean", "k" * 64, "c" * 64, "h" * 64, {"n": 2},
                             {"raw": "ab"}, "d" * 64, 12, 1.0, 2.5, 1.5, "materialized",
-                            True, None, {"rows": 3})
+                            True, None, {"rows": 3}, {"numpy": "2.1.0"})
     record = _materialization(row)
     assert record == built and repr(record) == repr(built) and record.forced is True
     with pytest.raises(dataclasses.FrozenInstanceError):
         record.size = 0  # type: ignore[misc]
-    assert _materialization(row[:15] + (None, None)).user_metadata == {}
+    old = _materialization(row[:15] + (None, None, None))  # made before libraries were kept
+    assert old.user_metadata == {} and old.libraries == {}
 
 
 @pytest.mark.parametrize("names_as_json", [True, False])

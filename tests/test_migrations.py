@@ -185,6 +185,29 @@ def test_0002_upgrades_a_0001_database_with_runs_and_downgrades(db_url, tmp_path
     assert not {"process_start", "folder_id"} & _columns_of(db_url, "runs")
 
 
+def test_0003_upgrades_a_0002_database_with_records_and_downgrades(db_url, tmp_path):
+    _migrate_to(db_url, "0002")
+    engine = sa.create_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO runs (run_id, status, started_at, pid, hostname)"
+                             " VALUES ('old', 'succeeded', 1.0, 1, 'h')"))
+        conn.execute(sa.text(
+            "INSERT INTO materializations (run_id, asset_name, cache_key, code_hash,"
+            " config_hash, config, upstream_versions, data_version, size, started_at,"
+            " ended_at, duration, status, forced) VALUES ('old', 'clean', 'k', 'c', 'h',"
+            " '{}', '{}', 'd', 1, 1.0, 2.0, 1.0, 'materialized', 0)"))
+    engine.dispose()
+    assert "libraries" not in _columns_of(db_url, "materializations")
+    with Store(tmp_path / "store", database_url=db_url) as store:  # opening upgrades
+        [old] = store.history("clean")
+        assert (old.data_version, old.libraries) == ("d", {})
+    assert _revision_of(db_url) == [_migrate.HEAD]
+    assert "libraries" in _columns_of(db_url, "materializations")
+    _migrate_to(db_url, "0002", down=True)
+    assert _revision_of(db_url) == ["0002"]
+    assert "libraries" not in _columns_of(db_url, "materializations")
+
+
 # ---------------------------------------------------------------- applied on open, fast path
 
 def _open_store(root: Path, url: str | None = None) -> None:

@@ -151,12 +151,13 @@ class Store:
     @property
     def sources_cache_path(self) -> Path:
         """Where analyses of user source files are cached across processes."""
-        return self.root / "cache" / "sources.marshal"
+        return self.cache_folder / "sources.marshal"
 
     @property
-    def inputs_cache_path(self) -> Path:
-        """Where the content hashes of files assets read are cached across processes."""
-        return self.root / "cache" / "inputs.marshal"
+    def cache_folder(self) -> Path:
+        """Where analyses of source files, hashes of input files and the distributions
+        of libraries are cached across processes (safe to delete)."""
+        return self.root / "cache"
 
     @property
     def gc_lock_path(self) -> Path:

@@ -104,7 +104,7 @@ def _materialization(row: Any) -> Materialization:
     """
     (id_, run_id, asset_name, cache_key, code_hash, config_hash, config, upstream_versions,
      data_version, size, started_at, ended_at, duration, status, forced, error,
-     user_metadata) = row
+     user_metadata, libraries) = row
     record = object.__new__(Materialization)
     object.__setattr__(record, "__dict__", {
         "id": id_, "run_id": run_id, "asset_name": asset_name, "cache_key": cache_key,
@@ -112,7 +112,8 @@ def _materialization(row: Any) -> Materialization:
         "upstream_versions": _decode(upstream_versions), "data_version": data_version,
         "size": size, "started_at": started_at, "ended_at": ended_at,
         "duration": duration, "status": status, "forced": bool(forced), "error": error,
-        "user_metadata": _decode(user_metadata)})
+        "user_metadata": _decode(user_metadata),
+        "libraries": _decode(libraries) if libraries else {}})
     return record
 
 
@@ -301,7 +302,9 @@ class MetadataStore:
         rows = [{**row, "config": _json(row["config"]), "error": _printable(row["error"]),
                  "upstream_versions": _json(row["upstream_versions"]),
                  "user_metadata": _json(row["user_metadata"]) if row.get("user_metadata")
-                 else None} for row in rows]
+                 else None,
+                 "libraries": _json(row["libraries"]) if row.get("libraries") else None}
+                for row in rows]
         with self._write() as conn, conn.begin():
             _insert_new(conn, objects, object_rows)
             _insert_new(conn, code_sources, code_rows)

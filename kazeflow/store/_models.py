@@ -58,6 +58,7 @@ materializations = Table(
     Column("forced", Integer, nullable=False, server_default="0"),
     Column("error", Text),
     Column("user_metadata", Text),  # JSON
+    Column("libraries", Text),  # JSON {distribution: version} its code imports (0003)
     Index("ix_materializations_cache_key", "cache_key", "status"),
     Index("ix_materializations_asset_name", "asset_name", "status", "id"),
     Index("ix_materializations_run_id", "run_id"),
