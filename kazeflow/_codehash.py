@@ -112,8 +112,13 @@ def fingerprint(fn: Callable[..., Any], cache: SourceCache | None = None,
     the asset said which files it reads) reads a module-level value computed by a call,
     which may have read a file that can change unseen."""
     collector = _Collector(fn.__module__, cache)
-    with _lent_module(_unwrap(fn)):
-        root = collector.add_function(fn)
+    inner = _unwrap(fn)
+    module = sys.modules.get(inner.__module__)
+    if module is not None and vars(module) is getattr(inner, "__globals__", None):
+        root = collector.add_function(fn)  # the common case: no module to lend
+    else:
+        with _lent_module(inner):
+            root = collector.add_function(fn)
     if collector.dynamic:
         _warn_dynamic(asset_name or _asset_name(fn), collector.dynamic)
     if collector.computed and not reads_declared:

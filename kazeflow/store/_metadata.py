@@ -332,10 +332,14 @@ class MetadataStore:
 
     @_guarded("read")
     def latest_failures(self, asset_names: Collection[str]) -> dict[str, Materialization]:
-        """The newest attempt of each asset whose newest attempt failed."""
-        rows = self._newest(asset_names, "latest_attempts", _RECORD_COLUMNS, "")
-        return {row[0]: record for row in rows
-                if (record := _materialization(row[1:])).status == "failed"}
+        """The newest attempt of each asset whose newest attempt failed (its status
+        read for each asset, the whole record only for those)."""
+        rows = self._newest(asset_names, "latest_attempts", "m.id, m.status", "")
+        failed = {}
+        for name, record_id, status in rows:
+            if status == "failed" and (record := self.by_id(record_id)) is not None:
+                failed[name] = record
+        return failed
 
     def _newest(self, asset_names: Collection[str], tag: str, columns: str,
                 where: str = " AND n.status = 'materialized'") -> list[Any]:
