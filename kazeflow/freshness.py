@@ -167,18 +167,34 @@ def _upstream_differences(old: Mapping[str, str], new: Mapping[str, str],
     return reasons
 
 
-def _library_difference(library: str, old: str | None, new: str | None
-                        ) -> list[Reason]:
-    """The reason a tracked library's version gives, if it changed."""
+def _library_difference(library: str, old: str | None, new: str | None,
+                        untracked: bool = False) -> list[Reason]:
+    """The reason a library's version gives, if it changed (``untracked``: a note on an
+    asset whose key does not hold it)."""
     details = {"library": library, "old_version": old, "new_version": new}
     if old == new:
         return []
     if old is None:
-        return [Reason("library_added", f"library {library!r} {new} is imported", details)]
-    if new is None:
-        return [Reason("library_removed", f"library {library!r} is no longer imported",
-                       details)]
-    return [Reason("library_changed", f"library {library!r} {old} -> {new}", details)]
+        kind, text = "library_added", f"library {library!r} {new} is imported"
+    elif new is None:
+        kind, text = "library_removed", f"library {library!r} is no longer imported"
+    else:
+        kind, text = "library_changed", f"library {library!r} {old} -> {new}"
+    if untracked:
+        kind += "_untracked"
+        text += " since it ran (not in its key: track_libraries=True would re-run it)"
+    return [Reason(kind, text, details)]
+
+
+def untracked_library_notes(old: Mapping[str, str], new: Mapping[str, str]
+                            ) -> tuple[Reason, ...]:
+    """Notes on libraries whose versions changed since a record that did not key them
+    (``old``: its recorded versions; empty for records made before they were kept)."""
+    if not old:
+        return ()
+    return tuple(reason for library in sorted(set(old) | set(new))
+                 for reason in _library_difference(library, old.get(library),
+                                                   new.get(library), untracked=True))
 
 
 def _file_details(name: str, old_hash: str, new_hash: str,

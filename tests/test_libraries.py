@@ -106,6 +106,10 @@ def test_library_versions_are_recorded_and_tracked_ones_rerun_on_upgrade(tmp_pat
                                        "--json"))
     assert {s["asset_name"]: s["state"] for s in status} == {
         "uses": "fresh", "tracked": "stale", "plain": "fresh"}  # uses does not track
+    uses = next(s for s in status if s["asset_name"] == "uses")
+    assert [r["message"] for r in uses["reasons"]] == [  # but it is told
+        "library 'fakelib' 1.0 -> 1.1 since it ran (not in its key: track_libraries=True "
+        "would re-run it)"]
     assert project.run() == ["tracked"]
     assert project.run("--all") == ["uses"]  # the flow-wide switch: uses tracks them too
     assert project.run("--all") == []
