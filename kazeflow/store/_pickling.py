@@ -263,6 +263,8 @@ def dump_started(value: Any, open_file: Callable[[], BinaryIO]) -> _HashingWrite
         raise unpicklable(value, TypeError(f"cannot pickle '{type(value).__name__}' object"))
     import cloudpickle  # loaded on the first write, not on import kazeflow
 
+    from kazeflow.store import _frames
+
     writer = _HashingWriter(open_file)
     buffers: list[memoryview] = []
 
@@ -277,7 +279,11 @@ def dump_started(value: Any, open_file: Callable[[], BinaryIO]) -> _HashingWrite
         return False
 
     try:
-        cloudpickle.dump(value, writer, protocol=PROTOCOL, buffer_callback=in_band)
+        frame = _frames.frame_type()  # pandas imported: DataFrames pickled canonically
+        if frame is None:
+            cloudpickle.dump(value, writer, protocol=PROTOCOL, buffer_callback=in_band)
+        else:
+            _frames.FramePickler(writer, PROTOCOL, in_band, frame).dump(value)
         if buffers:
             stream_length = writer.size
             for view in buffers:
