@@ -14,14 +14,13 @@ check (files are stat-ed once in it); its file is shared by every run on the sto
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import marshal
 import os
-import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from kazeflow import _cachefile
 
 log = logging.getLogger("kazeflow")
 
@@ -87,33 +86,12 @@ class SourceCache:
         self._trusted.clear()
         files = {name: (sig, entries) for name, (sig, entries) in self._loaded().items()
                  if self._signature(name) == sig}
-        temp = self.path.with_name(
-            f"{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        try:
-            self.path.parent.mkdir(mode=0o700, exist_ok=True)
-            temp.write_bytes(marshal.dumps((self.tag, files)))
-            os.replace(temp, self.path)
-        except OSError as exc:
-            log.debug("cannot save the code cache %s: %s", self.path, exc)
-            with contextlib.suppress(OSError):
-                temp.unlink()
+        _cachefile.write(self.path, self.tag, files)
 
     def _loaded(self) -> dict[str, tuple[FileSignature, dict[tuple[str, int], Entry]]]:
         if self._files is None:
-            self._files = self._read()
+            self._files = _cachefile.read(self.path, self.tag)
         return self._files
-
-    def _read(self) -> dict[str, tuple[FileSignature, dict[tuple[str, int], Entry]]]:
-        if self.path is None:
-            return {}
-        try:
-            tag, files = marshal.loads(self.path.read_bytes())
-        except FileNotFoundError:
-            return {}
-        except (OSError, EOFError, ValueError, TypeError) as exc:
-            log.debug("ignoring the unreadable code cache %s: %s", self.path, exc)
-            return {}
-        return files if tag == self.tag and isinstance(files, dict) else {}
 
     def _signature(self, filename: str) -> FileSignature | None:
         if filename not in self._signatures:

@@ -11,17 +11,16 @@ hashed is not read again (a persistent cache, saved by runs).
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import hashlib
 import logging
-import marshal
 import os
 import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from kazeflow import _cachefile
 from kazeflow.assets import Asset
 from kazeflow.errors import DefinitionError
 
@@ -94,19 +93,10 @@ class InputFiles:
 
     def save(self) -> None:
         """Write the cache if it learnt hashes (atomically; errors are only logged)."""
-        if not self._changed or self.cache_path is None or self._hashes is None:
+        if not self._changed or self._hashes is None:
             return
         self._changed = False
-        temp = self.cache_path.with_name(
-            f"{self.cache_path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        try:
-            self.cache_path.parent.mkdir(mode=0o700, exist_ok=True)
-            temp.write_bytes(marshal.dumps((_TAG, self._hashes)))
-            os.replace(temp, self.cache_path)
-        except OSError as exc:
-            log.debug("cannot save the input file cache %s: %s", self.cache_path, exc)
-            with contextlib.suppress(OSError):
-                temp.unlink()
+        _cachefile.write(self.cache_path, _TAG, self._hashes)
 
     def _hash(self, path: Path) -> str:
         try:
@@ -136,12 +126,7 @@ class InputFiles:
 
     def _loaded(self) -> dict[str, tuple[Signature, str]]:
         if self._hashes is None:
-            self._hashes = {}
-            if self.cache_path is not None:
-                with contextlib.suppress(OSError, ValueError, EOFError, TypeError):
-                    tag, hashes = marshal.loads(self.cache_path.read_bytes())
-                    if tag == _TAG and isinstance(hashes, dict):
-                        self._hashes = hashes
+            self._hashes = _cachefile.read(self.cache_path, _TAG)
         return self._hashes
 
 

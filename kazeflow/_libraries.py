@@ -11,12 +11,13 @@ changes) stays the same.
 from __future__ import annotations
 
 import contextlib
-import marshal
 import os
 import sys
 import threading
 from collections.abc import Iterable
 from pathlib import Path
+
+from kazeflow import _cachefile
 
 _TAG = ("kazeflow.libraries", 1)
 
@@ -47,15 +48,11 @@ class LibraryVersions:
         return dict(sorted(found.items()))
 
     def save(self) -> None:
-        """Write the cache if it gained indexes (atomically; errors are ignored)."""
-        if not self._changed or self.cache_path is None or self._indexes is None:
+        """Write the cache if it gained indexes (atomically; errors are only logged)."""
+        if not self._changed or self._indexes is None:
             return
         self._changed = False
-        temp = self.cache_path.with_name(f"{self.cache_path.name}.{os.getpid()}.tmp")
-        with contextlib.suppress(OSError):
-            self.cache_path.parent.mkdir(mode=0o700, exist_ok=True)
-            temp.write_bytes(marshal.dumps((_TAG, self._indexes)))
-            os.replace(temp, self.cache_path)
+        _cachefile.write(self.cache_path, _TAG, self._indexes)
 
     def _owner(self, module: str) -> Owner | None:
         folder = _folder_of(module)
@@ -102,12 +99,7 @@ class LibraryVersions:
 
     def _loaded(self) -> dict[str, tuple[int, dict[str, Owner]]]:
         if self._indexes is None:
-            self._indexes = {}
-            if self.cache_path is not None:
-                with contextlib.suppress(OSError, ValueError, EOFError, TypeError):
-                    tag, indexes = marshal.loads(self.cache_path.read_bytes())
-                    if tag == _TAG and isinstance(indexes, dict):
-                        self._indexes = indexes
+            self._indexes = _cachefile.read(self.cache_path, _TAG)
         return self._indexes
 
 
