@@ -38,7 +38,6 @@ import contextlib
 import functools
 import inspect
 import linecache
-import logging
 import os
 import sys
 import types
@@ -46,7 +45,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from kazeflow import _codesource, _codeuser
+from kazeflow import _codesource, _codeuser, _codewarnings
 from kazeflow._codeast import (
     SCOPES,
     ModuleIndex,
@@ -73,9 +72,14 @@ from kazeflow._codesource import (
     function_source,
 )
 from kazeflow._codeuser import is_user_module, resolve, user_module
+from kazeflow._codewarnings import (
+    computed_by_call,
+    data_like,
+    warn_computed,
+    warn_dynamic,
+    warn_untraced,
+)
 from kazeflow._hashing import KEY_FORMAT_VERSION, code_digest, tagged_digest
-
-log = logging.getLogger("kazeflow")
 
 #: Bump when normalisation changes; every code hash changes with it.
 CODE_HASH_VERSION = 1
@@ -120,9 +124,9 @@ def fingerprint(fn: Callable[..., Any], cache: SourceCache | None = None,
         with _lent_module(inner):
             root = collector.add_function(fn)
     if collector.dynamic:
-        _warn_dynamic(asset_name or _asset_name(fn), collector.dynamic)
+        warn_dynamic(asset_name or _asset_name(fn), collector.dynamic)
     if collector.computed and not reads_declared:
-        _warn_computed(asset_name or _asset_name(fn), collector.computed)
+        warn_computed(asset_name or _asset_name(fn), collector.computed)
     items = tuple(sorted(collector.components.items()))
     return CodeFingerprint(_digest(_unwrap(fn), root, items, cache), dict(items),
                            tuple(sorted(collector.libraries)))
@@ -206,8 +210,7 @@ def clear_memory_caches() -> None:
     use it to exercise the persistent cache alone)."""
     _codesource.clear()
     _codeuser.clear()
-    _UNTRACED.clear()
-    _DYNAMIC.clear()
+    _codewarnings.clear()
     _MODULE_FILES.clear()
     _MODULES.clear()
     linecache.clearcache()
@@ -222,88 +225,6 @@ def source_cache(path: Path | None) -> SourceCache:
     dynamic ones), so older entries are dropped."""
     return SourceCache(path, ("kazeflow.sources", 5, CODE_HASH_VERSION, KEY_FORMAT_VERSION,
                               sys.version_info[:2]))
-
-
-#: Globals already warned about in this process (once each is enough).
-_UNTRACED: set[tuple[str, str]] = set()
-
-
-def _warn_untraced(module_name: str, name: str, value: Any) -> None:
-    """Say (once) that a global's contents cannot be followed by the code hash."""
-    if (module_name, name) in _UNTRACED:
-        return
-    _UNTRACED.add((module_name, name))
-    log.warning(
-        "%s.%s (a %s) is read by an asset, but no statement in its source builds it "
-        "(set through globals(), by another module, or at run time?): changing it will "
-        "not re-run what reads it; build it with a plain assignment in its module, or "
-        "give the asset code_version=...", module_name, name, type(value).__qualname__)
-
-
-#: (asset, constructs) already warned about in this process.
-_DYNAMIC: set[tuple[str, tuple[tuple[str, int, str], ...]]] = set()
-
-
-def _warn_dynamic(asset_name: str, sites: Sequence[tuple[str, int, str]]) -> None:
-    """Say (once per asset) which constructs its code picks a module or attribute with
-    at run time, which the code hash cannot follow."""
-    where = (asset_name, tuple(sorted(set(sites))))
-    if where in _DYNAMIC:
-        return
-    _DYNAMIC.add(where)
-    listed = "; ".join(f"{text} at {file}:{line}" for file, line, text in where[1])
-    log.warning(
-        "asset %r imports or reads code by a name known only at run time, which its code "
-        "hash cannot follow: %s. Editing what that picks will not re-run %r; use a literal "
-        "name (importlib.import_module(\"pkg.mod\"), getattr(module, \"name\")) or import "
-        "the module at module level, or give the asset code_version=... (and change it "
-        "when that code changes)", asset_name, listed, asset_name)
-
-
-#: (asset, values) already warned about in this process.
-_COMPUTED: set[tuple[str, tuple[tuple[str, str, str], ...]]] = set()
-
-
-def _warn_computed(asset_name: str, values: Sequence[tuple[str, str, str]]) -> None:
-    """Say (once per asset) which module-level values its code reads that a call
-    computes when the module is imported: if one reads a file, editing the file changes
-    the value but not the code, and nothing would re-run."""
-    where = (asset_name, tuple(sorted(set(values))))
-    if where in _COMPUTED:
-        return
-    _COMPUTED.add(where)
-    listed = "; ".join(f"{module}.{name} (`{text}`)" for module, name, text in where[1])
-    log.warning(
-        "asset %r reads module-level values computed by a call: %s. If that call reads "
-        "a file, editing the file will not re-run %r: declare the files it reads, "
-        "@asset(reads=[\"params.json\", ...]), so that they enter its cache key; if it "
-        "reads none, say so with @asset(reads=[]) (either silences this warning)",
-        asset_name, listed, asset_name)
-
-
-def _computed_by_call(text: str) -> bool:
-    """Whether the module-level statement ``text`` assigns the value of a call."""
-    known = _CALLED.get(text)
-    if known is None:
-        try:
-            tree = ast.parse(text)
-        except SyntaxError:
-            tree = ast.Module(body=[], type_ignores=[])
-        known = _CALLED[text] = any(
-            isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign))
-            and node.value is not None
-            and any(isinstance(n, ast.Call) for n in ast.walk(node.value))
-            for node in tree.body)
-    return known
-
-
-_CALLED: dict[str, bool] = {}
-
-
-def _data_like(value: Any) -> bool:
-    """Whether ``value`` holds data (that a file may have given), not code or tools."""
-    return isinstance(value, (dict, list, set, frozenset, tuple, bytearray)) or \
-        hasattr(type(value), "__array__")
 
 
 def _asset_name(fn: Any) -> str:
@@ -579,11 +500,11 @@ class _Collector:
         names they read."""
         if not facts:
             self.components[key] = f"<{type(value).__qualname__} object>"
-            _warn_untraced(module_name, name, value)
+            warn_untraced(module_name, name, value)
             return
         self.components[key] = "\n".join(text for text, _, _ in facts)
-        if _data_like(value):
-            called = next((text for text, _, _ in facts if _computed_by_call(text)), None)
+        if data_like(value):
+            called = next((text for text, _, _ in facts if computed_by_call(text)), None)
             if called is not None:
                 self.computed.append((module_name, name, called.strip().splitlines()[0]))
         names = set().union(*(names for _, names, _ in facts)) - {name}
