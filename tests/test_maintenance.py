@@ -182,3 +182,29 @@ def test_folders_sharing_a_database_each_verify_and_gc_their_own_runs(tmp_path,
         b.gc(keep_last=1)
         assert len(records_of(a_runs)) == 2 and len(records_of(b_runs)) == 2
         assert a.verify().ok and b.verify().ok
+
+
+def test_a_pin_file_a_gc_removes_before_it_is_locked_is_made_again(store, monkeypatch):
+    """A gc that finds a run's new pin file not yet locked removes it as a dead run's;
+    the run then makes another, so that what it pins stays visible to gc."""
+    from kazeflow.store import _locks, _pins
+
+    lock = _locks.FileLock._lock
+    removed = []
+
+    def gc_first(self, fd, blocking):  # a concurrent gc, between creating and locking
+        if self.path.endswith(_pins.SUFFIX) and not removed:
+            removed.append(self.path)
+            os.unlink(self.path, dir_fd=self.dir_fd)
+        return lock(self, fd, blocking)
+
+    store.objects  # noqa: B018 - the store's folders exist, as for any run
+    monkeypatch.setattr(_locks.FileLock, "_lock", gc_first)
+    pins = store.pins("r" * 32)
+    pins.open()
+    try:
+        pins.add(["a" * 64])
+        assert removed == [pins.name]  # it did vanish once
+        assert _pins.live_pins(store.root / "pins", remove_dead=False) == {"a" * 64}
+    finally:
+        pins.close()

@@ -66,6 +66,19 @@ class FdLock:
         """Whether this object holds the lock now."""
         return self._fd is not None
 
+    def still_named(self) -> bool:
+        """Whether the held lock's file is still the one its path names (nobody
+        removed it, as a dead run's, between its opening and the locking)."""
+        if self._fd is None:
+            return False
+        locked = os.fstat(self._fd)
+        try:
+            named = os.stat(self.path, dir_fd=self.dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        return locked.st_nlink > 0 and (named.st_dev, named.st_ino) == (
+            locked.st_dev, locked.st_ino)
+
     def release(self) -> None:
         """Let go of the lock (closing the file releases it)."""
         if self._fd is not None:

@@ -17,10 +17,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
+from kazeflow.errors import StoreError
 from kazeflow.store._fs import NOFOLLOW, open_dir
 from kazeflow.store._locks import FileLock, try_lock_fd
 
 SUFFIX = ".pin"
+#: Tries at creating a pin file that a concurrent gc does not remove first.
+_ATTEMPTS = 100
 
 
 class RunPins:
@@ -46,9 +49,18 @@ class RunPins:
             StoreError: ``pins/`` or the pin file is a symbolic link (never followed).
         """
         self._folder_fd = open_dir(self.folder, create=True)
-        self._lock = FileLock(self.name, dir_fd=self._folder_fd)
         try:
-            self._lock.acquire()
+            for _ in range(_ATTEMPTS):
+                self._lock = FileLock(self.name, dir_fd=self._folder_fd)
+                self._lock.acquire()
+                if self._lock.still_named():
+                    break
+                # A gc found the new file unlocked and removed it as a dead run's
+                # before the lock took: pins written to it would be unseen. Again.
+                self._lock.release()
+            else:
+                raise StoreError(f"cannot create the pin file {self.path}: it keeps "
+                                 "vanishing (a gc in a loop?); run again", path=self.path)
             self._file = open(os.open(self.name, os.O_WRONLY | os.O_APPEND | NOFOLLOW,  # noqa: SIM115
                                       dir_fd=self._folder_fd), "a")  # closed by seal()
         except BaseException:
