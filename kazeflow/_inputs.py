@@ -17,7 +17,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 
 from kazeflow import _cachefile
@@ -56,6 +56,7 @@ class InputFiles:
         self.cache_path = cache_path
         self._hashes: dict[str, tuple[Signature, str]] | None = None
         self._paths: dict[str, Path] = {}  # input name → file, for this process
+        self._small: dict[Path, tuple[str, bytes]] = {}  # small files read: hash, bytes
         self._changed = False
         self._lock = threading.Lock()
 
@@ -83,10 +84,12 @@ class InputFiles:
         if path is None:
             return None
         try:
-            with open(path, "rb") as f:
-                data = f.read(TEXT_LIMIT + 1)
-            if len(data) > TEXT_LIMIT or hashlib.sha256(data).hexdigest() != content_hash:
-                return None
+            known, data = self._small.get(path, (None, b""))
+            if known != content_hash:  # not read by this process: read it now
+                with open(path, "rb") as f:
+                    data = f.read(TEXT_LIMIT + 1)
+                if len(data) > TEXT_LIMIT or hashlib.sha256(data).hexdigest() != content_hash:
+                    return None
             return data.decode("utf-8")
         except (OSError, UnicodeDecodeError):
             return None
@@ -102,22 +105,24 @@ class InputFiles:
         try:
             st = os.stat(path)
         except OSError as exc:
-            raise DefinitionError(f"cannot read the input file {path}: {exc.strerror}; "
-                                  "fix its permissions or @asset(reads=...)") from exc
+            raise _unreadable(path, exc) from exc
         signature = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
         hashes = self._loaded()
         known = hashes.get(str(path))
         if known is not None and known[0] == signature:
             return known[1]
         digest = hashlib.sha256()
+        first = b""
         try:
             with open(path, "rb") as f:
                 while chunk := f.read(1 << 20):
+                    first = first or chunk
                     digest.update(chunk)
         except OSError as exc:
-            raise DefinitionError(f"cannot read the input file {path}: {exc.strerror}; "
-                                  "fix its permissions or @asset(reads=...)") from exc
+            raise _unreadable(path, exc) from exc
         content = digest.hexdigest()
+        if len(first) <= TEXT_LIMIT:  # the whole file: kept for its text, not read again
+            self._small[path] = (content, first)
         if st.st_mtime_ns < time.time_ns() - RACY_SECONDS * 1e9:  # else: may change unseen
             with self._lock:
                 hashes[str(path)] = (signature, content)
@@ -128,6 +133,11 @@ class InputFiles:
         if self._hashes is None:
             self._hashes = _cachefile.read(self.cache_path, _TAG)
         return self._hashes
+
+
+def _unreadable(path: Path, exc: OSError) -> DefinitionError:
+    return DefinitionError(f"cannot read the input file {path}: {exc.strerror}; fix its "
+                           "permissions or @asset(reads=...)")
 
 
 def _expand(base: Path, pattern: str, asset_name: str) -> Iterator[Path]:
@@ -165,10 +175,13 @@ def _key(base: Path, path: Path) -> str:
         return path.as_posix()
 
 
-def texts(files: InputFiles, versions: Mapping[str, str]) -> dict[str, dict[str, str]]:
-    """Content hash → {path: text} of the small text files among ``versions``."""
+def texts(files: InputFiles, versions: Mapping[str, str], known: Collection[str] = ()
+          ) -> dict[str, dict[str, str]]:
+    """Content hash → {path: text} of the small text files among ``versions`` whose
+    hash is not in ``known`` (stored already)."""
     found = {}
     for name, content_hash in versions.items():
-        if is_file_input(name) and (text := files.text(name, content_hash)) is not None:
+        if is_file_input(name) and content_hash not in known and \
+                (text := files.text(name, content_hash)) is not None:
             found[content_hash] = {shown(name): text}
     return found

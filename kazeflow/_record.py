@@ -82,19 +82,18 @@ class Recorder:
               hold: Lock | None = None) -> None:
         """Queue the record of one attempt (committed with the batch); an object still
         being written is waited for by the batch, which then fills in its row."""
-        code = self.prepared[inputs.asset_name].code
+        prepared = self.prepared[inputs.asset_name]
+        code = prepared.code
         last = self.evaluator.latest_keys.get(inputs.asset_name)
         if last is not None and last.code_hash == code.code_hash:  # its record holds it
             self._sent_code.add(code.code_hash)
         new_code = {} if code.code_hash in self._sent_code else {
             code.code_hash: code.components}  # stored once per hash: insert-if-new
         self._sent_code.add(code.code_hash)
-        prepared = self.prepared[inputs.asset_name]
         if prepared.external:  # small text inputs, stored by content hash like code
-            for content_hash, text in texts(self.files, prepared.external).items():
-                if content_hash not in self._sent_code:
-                    new_code[content_hash] = text
-                    self._sent_code.add(content_hash)
+            found = texts(self.files, prepared.external, known=self._sent_code)
+            new_code.update(found)
+            self._sent_code.update(found)
         ended = outcome.ended
         status = "materialized" if outcome.error is None else "failed"
         data_version, size = (outcome.data_version, outcome.size) if outcome.error is None \
