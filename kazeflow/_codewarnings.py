@@ -12,15 +12,22 @@ from typing import Any
 log = logging.getLogger("kazeflow")
 
 
-#: Globals already warned about in this process (once each is enough).
-_UNTRACED: set[tuple[str, str]] = set()
+#: What was said in this process (each once is enough).
+_SAID: set[tuple[Any, ...]] = set()
+
+
+def _first_time(*what: Any) -> bool:
+    """Whether ``what`` was not said yet in this process (it counts as said now)."""
+    if what in _SAID:
+        return False
+    _SAID.add(what)
+    return True
 
 
 def warn_untraced(module_name: str, name: str, value: Any) -> None:
     """Say (once) that a global's contents cannot be followed by the code hash."""
-    if (module_name, name) in _UNTRACED:
+    if not _first_time("untraced", module_name, name):
         return
-    _UNTRACED.add((module_name, name))
     log.warning(
         "%s.%s (a %s) is read by an asset, but no statement in its source builds it "
         "(set through globals(), by another module, or at run time?): changing it will "
@@ -28,18 +35,13 @@ def warn_untraced(module_name: str, name: str, value: Any) -> None:
         "give the asset code_version=...", module_name, name, type(value).__qualname__)
 
 
-#: (asset, constructs) already warned about in this process.
-_DYNAMIC: set[tuple[str, tuple[tuple[str, int, str], ...]]] = set()
-
-
 def warn_dynamic(asset_name: str, sites: Sequence[tuple[str, int, str]]) -> None:
     """Say (once per asset) which constructs its code picks a module or attribute with
     at run time, which the code hash cannot follow."""
-    where = (asset_name, tuple(sorted(set(sites))))
-    if where in _DYNAMIC:
+    sites = tuple(sorted(set(sites)))
+    if not _first_time("dynamic", asset_name, sites):
         return
-    _DYNAMIC.add(where)
-    listed = "; ".join(f"{text} at {file}:{line}" for file, line, text in where[1])
+    listed = "; ".join(f"{text} at {file}:{line}" for file, line, text in sites)
     log.warning(
         "asset %r imports or reads code by a name known only at run time, which its code "
         "hash cannot follow: %s. Editing what that picks will not re-run %r; use a literal "
@@ -48,19 +50,14 @@ def warn_dynamic(asset_name: str, sites: Sequence[tuple[str, int, str]]) -> None
         "when that code changes)", asset_name, listed, asset_name)
 
 
-#: (asset, values) already warned about in this process.
-_COMPUTED: set[tuple[str, tuple[tuple[str, str, str], ...]]] = set()
-
-
 def warn_computed(asset_name: str, values: Sequence[tuple[str, str, str]]) -> None:
     """Say (once per asset) which module-level values its code reads that a call
     computes when the module is imported: if one reads a file, editing the file changes
     the value but not the code, and nothing would re-run."""
-    where = (asset_name, tuple(sorted(set(values))))
-    if where in _COMPUTED:
+    values = tuple(sorted(set(values)))
+    if not _first_time("computed", asset_name, values):
         return
-    _COMPUTED.add(where)
-    listed = "; ".join(f"{module}.{name} (`{text}`)" for module, name, text in where[1])
+    listed = "; ".join(f"{module}.{name} (`{text}`)" for module, name, text in values)
     log.warning(
         "asset %r reads module-level values computed by a call: %s. If that call reads "
         "a file, editing the file will not re-run %r: declare the files it reads, "
@@ -96,7 +93,5 @@ def data_like(value: Any) -> bool:
 
 def clear() -> None:
     """Forget what was said in this process (as a new process would)."""
-    _UNTRACED.clear()
-    _DYNAMIC.clear()
-    _COMPUTED.clear()
+    _SAID.clear()
     _CALLED.clear()
