@@ -117,12 +117,11 @@ def fingerprint(fn: Callable[..., Any], cache: SourceCache | None = None,
     which may have read a file that can change unseen."""
     collector = _Collector(fn.__module__, cache)
     inner = _unwrap(fn)
-    module = sys.modules.get(inner.__module__)
-    if module is not None and vars(module) is getattr(inner, "__globals__", None):
-        root = collector.add_function(fn)  # the common case: no module to lend
-    else:
+    if _needs_lent_module(inner):
         with _lent_module(inner):
             root = collector.add_function(fn)
+    else:  # the common case: its module is in sys.modules
+        root = collector.add_function(fn)
     if collector.dynamic:
         warn_dynamic(asset_name or _asset_name(fn), collector.dynamic)
     if collector.computed and not reads_declared:
@@ -132,20 +131,25 @@ def fingerprint(fn: Callable[..., Any], cache: SourceCache | None = None,
                            tuple(sorted(collector.libraries)))
 
 
-@contextlib.contextmanager
-def _lent_module(fn: Any) -> Iterator[None]:
-    """While ``fn`` is hashed, a module of its globals under its module's name if
-    ``sys.modules`` has no module of those globals there: code run by
-    ``runpy.run_path`` (``"<run_path>"``, or a ``"__main__"`` that is not the running
-    one) or ``exec`` with a ``__file__`` then has its module-level statements found as
-    any module's (without, the globals it reads would go unhashed: edits unseen)."""
+def _needs_lent_module(fn: Any) -> bool:
+    """Whether ``sys.modules`` has no module of ``fn``'s globals under its module's
+    name, though they come from a file: code run by ``runpy.run_path`` (``"<run_path>"``,
+    or a ``"__main__"`` that is not the running one) or by ``exec``."""
     name = getattr(fn, "__module__", None)
     namespace = getattr(fn, "__globals__", None)
-    present = sys.modules.get(name) if name else None
-    if (not name or not namespace or not namespace.get("__file__")
-            or (present is not None and vars(present) is namespace)):
-        yield
-        return
+    if not name or not namespace or not namespace.get("__file__"):
+        return False
+    present = sys.modules.get(name)
+    return present is None or vars(present) is not namespace
+
+
+@contextlib.contextmanager
+def _lent_module(fn: Any) -> Iterator[None]:
+    """While ``fn`` is hashed, a module of its globals under its module's name (see
+    :func:`_needs_lent_module`): its module-level statements are then found as any
+    module's (without, the globals it reads would go unhashed: edits unseen)."""
+    name, namespace = fn.__module__, fn.__globals__
+    present = sys.modules.get(name)
     module = types.ModuleType(name)
     vars(module).update(namespace)
     sys.modules[name] = module
