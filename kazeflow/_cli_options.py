@@ -101,8 +101,8 @@ def plan_flow(target: str, selection: Sequence[str], store: Store,
             .parent / DEFAULT_DIR
         if beside != store.root:
             looked.append(beside)
-            if Store(beside).exists():
-                store = Store(beside)
+            if (found := Store(beside)).exists():
+                store = found
     if flow_name is not None:
         flow = _flow_object(target, module, flow_name)
         if explicit or selection:
