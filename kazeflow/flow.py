@@ -10,7 +10,7 @@ from kazeflow import graph
 from kazeflow._evaluate import NO_RECORDS, Evaluator
 from kazeflow._execute import ScheduledRun, check_not_inside_asset
 from kazeflow._gcpause import bookkeeping
-from kazeflow._inputs import LIBRARY_PREFIX, is_file_input, shown
+from kazeflow._inputs import is_file_input, shown
 from kazeflow._prepare import Lookups, PreparedAsset, effective_configs, prepare
 from kazeflow.assets import Asset, collect_universe
 from kazeflow.errors import DefinitionError, KazeflowError, NotFreshError, last_line
@@ -173,11 +173,8 @@ class Flow:
                 reasons += (_failed_reason(failure),)
             record = decision.reuse if isinstance(decision.reuse, Materialization) \
                 else evaluator.latest(item.name)
-            tracked = self.track_libraries or item.track_libraries
-            if record is not None and not tracked and not any(
-                    n.startswith(LIBRARY_PREFIX) for n in record.upstream_versions):
-                reasons += untracked_library_notes(record.libraries,
-                                                   prepared[item.name].libraries)
+            if record is not None and not (self.track_libraries or item.track_libraries):
+                reasons += untracked_library_notes(record, prepared[item.name].libraries)
             statuses[item.name] = AssetStatus(
                 item.name, decision.state, reasons, decision.cache_key, record,
                 tuple(shown(name) for name in prepared[item.name].external

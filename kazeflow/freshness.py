@@ -186,11 +186,13 @@ def _library_difference(library: str, old: str | None, new: str | None,
     return [Reason(kind, text, details)]
 
 
-def untracked_library_notes(old: Mapping[str, str], new: Mapping[str, str]
+def untracked_library_notes(record: Materialization, new: Mapping[str, str]
                             ) -> tuple[Reason, ...]:
-    """Notes on libraries whose versions changed since a record that did not key them
-    (``old``: its recorded versions; empty for records made before they were kept)."""
-    if not old:
+    """Notes, for an asset that does not track its libraries, on those whose versions
+    changed since ``record`` (none if the record keyed them: its key says so already,
+    or if it predates recorded versions)."""
+    old = record.libraries
+    if not old or any(n.startswith(LIBRARY_PREFIX) for n in record.upstream_versions):
         return ()
     return tuple(reason for library in sorted(set(old) | set(new))
                  for reason in _library_difference(library, old.get(library),
