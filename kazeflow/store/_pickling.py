@@ -34,6 +34,7 @@ from collections.abc import Callable
 from typing import Any, BinaryIO, NamedTuple
 
 from kazeflow.errors import UnpicklableResultError
+from kazeflow.store import _sets
 
 PROTOCOL = 5
 MAGIC = b"KZFOOB1\n"
@@ -43,6 +44,9 @@ _OUT_OF_BAND_FROM = 1 << 20  # bytes; smaller buffers stay in the stream
 _PARALLEL_FROM = 4 << 20  # bytes; from the first write this large on, hash in a thread
 _PARALLEL_SLICE = 8 << 20  # bytes; then written, read back and hashed this much at a time
 _IN_MEMORY_UP_TO = 64 << 10  # bytes; a smaller pickle is kept in memory, no file opened
+#: bytes; C pickle writes its frames (≈ 64 KiB of opcodes) in writes no larger than this,
+#: larger ones are the contents of one large str or bytes: no opcodes to look for there
+_FRAMES_UP_TO = 256 << 10
 _CHUNK = 1 << 20
 _READ_CHUNK = 8 << 20
 #: SHA-256 (OpenSSL, SHA-NI) fed slices that fit the L1 cache ran ≈ 20% faster than fed
@@ -178,12 +182,17 @@ class _HashingWriter:
         self.held: list[bytes] = []
         self.digest = _Digest()
         self.size = 0
+        #: Whether a write (while :attr:`scanning`) may have held a set's opcodes.
+        self.saw_set_opcodes = False
+        self.scanning = True
         self._fsync: _Background | None = None
         #: When every byte was written, then when the hash and fsync were done too.
         self.finished_at = 0.0
 
     def write(self, data: Any) -> int:
         n = len(data) if isinstance(data, bytes) else memoryview(data).nbytes
+        if self.scanning and n <= _FRAMES_UP_TO and type(data) is bytes:
+            self.saw_set_opcodes = self.saw_set_opcodes or _sets.may_hold_a_set(data)
         if n >= _PARALLEL_FROM or self.digest.parallel:
             if self.raw is None:
                 self._spill()
@@ -202,6 +211,17 @@ class _HashingWriter:
         self.raw.write(data)  # type: ignore[union-attr]
         self.size += n
         return n
+
+    def restarted(self) -> _HashingWriter:
+        """A writer that starts over: into the same file, emptied, if one was opened."""
+        with contextlib.suppress(Exception):
+            self.digest.hexdigest()  # the helper thread lets go of the file first
+        writer = _HashingWriter(self._open_file)
+        if self.raw is not None:
+            self.raw.seek(0)
+            self.raw.truncate()
+            writer.raw = self.raw
+        return writer
 
     def _spill(self) -> None:
         """Open the file and write the bytes held in memory so far to it."""
@@ -261,9 +281,7 @@ def dump_started(value: Any, open_file: Callable[[], BinaryIO]) -> _HashingWrite
     """
     if isinstance(value, (io.IOBase, types.GeneratorType)):
         raise unpicklable(value, TypeError(f"cannot pickle '{type(value).__name__}' object"))
-    import cloudpickle  # loaded on the first write, not on import kazeflow
-
-    from kazeflow.store import _frames
+    from kazeflow.store import _picklers  # with cloudpickle: on the first write
 
     writer = _HashingWriter(open_file)
     buffers: list[memoryview] = []
@@ -279,11 +297,12 @@ def dump_started(value: Any, open_file: Callable[[], BinaryIO]) -> _HashingWrite
         return False
 
     try:
-        frame = _frames.frame_type()  # pandas imported: DataFrames pickled canonically
-        if frame is None:
-            cloudpickle.dump(value, writer, protocol=PROTOCOL, buffer_callback=in_band)
-        else:
-            _frames.FramePickler(writer, PROTOCOL, in_band, frame).dump(value)
+        _picklers.pickler(writer, PROTOCOL, in_band, sort_sets=False).dump(value)
+        writer.scanning = False
+        if writer.saw_set_opcodes:  # pickled again, sets sorted: the same bytes if none
+            writer = writer.restarted()
+            buffers.clear()
+            _picklers.pickler(writer, PROTOCOL, in_band, sort_sets=True).dump(value)
         if buffers:
             stream_length = writer.size
             for view in buffers:
@@ -362,7 +381,7 @@ def _read_into(raw: BinaryIO, view: memoryview, digest: _Digest, chunk: int) -> 
 
 def load(read: ReadObject) -> Any:
     """Unpickle an object read by :func:`read_object` (only once its digest is checked)."""
-    return pickle.loads(read.stream, buffers=read.buffers)
+    return _sets.Unpickler(read.stream, read.buffers).load()
 
 
 def _layout(raw: BinaryIO) -> tuple[int, list[int]] | None:
