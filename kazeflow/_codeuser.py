@@ -1,12 +1,12 @@
 """Which modules are the user's code (hashed) and which are library code (not hashed).
 
 Library code is the standard library and what is installed in site-packages, except a
-distribution installed from a local directory (``pip install .`` or ``pip install -e
-.``): PEP 610 has pip record that in the ``direct_url.json`` of its ``.dist-info``, with
-a ``file://`` URL and ``dir_info``; its files are the user's own code wherever they live.
-A distribution from an index (no ``direct_url.json``), a VCS or a remote URL, or a local
-archive (a wheel or sdist file, ``archive_info``: how environments are provisioned from
-wheelhouses) stays library code. Each site-packages folder is looked at once per process,
+distribution installed from a local path (``pip install .``, ``pip install -e .``,
+``pip install dist/mine-1.0-py3-none-any.whl``, ``git+file://``): PEP 610 has pip record
+that in the ``direct_url.json`` of its ``.dist-info``, with a ``file://`` URL; its files
+are the user's own code wherever they live. A distribution from an index or
+``--find-links`` (no ``direct_url.json``) or a remote URL stays library code. Each site-packages
+folder is looked at once per process,
 the first time a file in it is judged: one ``scandir`` and one ``direct_url.json`` open
 per distribution (a few milliseconds for hundreds), and the ``RECORD`` of the local ones
 only.
@@ -63,7 +63,7 @@ def is_user_module(module_name: str | None) -> bool:
 @functools.lru_cache(maxsize=4096)
 def is_user_file(file: str) -> bool:
     """Whether ``file`` is user code: outside the library folders, or installed there
-    from a local directory."""
+    from a local path."""
     real = os.path.realpath(file)
     if not real.startswith(_LIBRARY_ROOTS):
         return True
@@ -73,7 +73,7 @@ def is_user_file(file: str) -> bool:
 
 @functools.lru_cache(maxsize=64)
 def local_distribution_files(root: str) -> frozenset[str]:
-    """The real paths of the files that distributions installed from a local directory
+    """The real paths of the files that distributions installed from a local path
     own in the site-packages folder ``root`` (see the module docstring)."""
     owned: set[str] = set()
     try:
@@ -81,7 +81,7 @@ def local_distribution_files(root: str) -> frozenset[str]:
     except OSError:
         return frozenset()
     for info in entries:
-        if not _from_local_directory(os.path.join(info, "direct_url.json")):
+        if not _from_local_path(os.path.join(info, "direct_url.json")):
             continue
         import csv  # only here: most processes never need it
 
@@ -93,13 +93,13 @@ def local_distribution_files(root: str) -> frozenset[str]:
         # ``root`` is a real path; a RECORD's rows are relative to it (a string join,
         # not a realpath per file: a local project may own thousands)
         owned.update(os.path.normpath(os.path.join(root, row[0])) for row in rows if row)
-    log.debug("distributions installed from local folders own %d files in %s",
+    log.debug("distributions installed from local paths own %d files in %s",
               len(owned), root)
     return frozenset(owned)
 
 
-def _from_local_directory(direct_url: str) -> bool:
-    """Whether a ``direct_url.json`` says: installed from a local directory."""
+def _from_local_path(direct_url: str) -> bool:
+    """Whether a ``direct_url.json`` says: installed from a local folder or archive."""
     try:
         with open(direct_url, encoding="utf-8") as f:
             data = json.load(f)
@@ -108,8 +108,7 @@ def _from_local_directory(direct_url: str) -> bool:
     except (OSError, ValueError) as exc:
         log.debug("ignoring the unreadable %s: %s", direct_url, exc)
         return False
-    return isinstance(data, dict) and str(data.get("url", "")).startswith("file://") \
-        and isinstance(data.get("dir_info"), dict)
+    return isinstance(data, dict) and str(data.get("url", "")).startswith("file://")
 
 
 # ------------------------------------------------------------------ modules imported in bodies

@@ -1,7 +1,7 @@
-"""A distribution installed from a local folder (``pip install .``, PEP 610
-``direct_url.json`` with a ``file://`` URL and ``dir_info``) is the user's code and is
-hashed, though it lives in site-packages; one from an index, a VCS or an archive file
-stays library code."""
+"""A distribution installed from a local path (``pip install .``, ``pip install -e .``,
+``pip install dist/x.whl``: PEP 610 ``direct_url.json`` with a ``file://`` URL) is the
+user's code and is hashed, though it lives in site-packages; one from an index or a
+remote URL stays library code."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def site_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     _codeuser.clear()
 
 
-def test_only_distributions_installed_from_a_local_folder_are_user_code(
+def test_only_distributions_installed_from_a_local_path_are_user_code(
         site_root: Path) -> None:
     _dist(site_root, "mine", {"url": "file:///src/mine", "dir_info": {}},
           ["mine/__init__.py", "mine/core.py", "mine_extra.py"])
@@ -58,6 +58,11 @@ def test_only_distributions_installed_from_a_local_folder_are_user_code(
           ["from_git.py"])
     _dist(site_root, "from_wheel_file", {"url": "file:///wheels/w-1.0-py3-none-any.whl",
                                          "archive_info": {}}, ["from_wheel_file.py"])
+    _dist(site_root, "from_local_git", {"url": "file:///src/repo",
+                                        "vcs_info": {"vcs": "git", "commit_id": "abc"}},
+          ["from_local_git.py"])
+    _dist(site_root, "from_remote_wheel", {"url": "https://example.org/r-1.0.whl",
+                                           "archive_info": {}}, ["from_remote_wheel.py"])
     _dist(site_root, "damaged", None, ["damaged.py"])
     (site_root / "damaged-1.0.dist-info" / "direct_url.json").write_text("{not json")
 
@@ -68,7 +73,8 @@ def test_only_distributions_installed_from_a_local_folder_are_user_code(
     assert user("e_shim.py")
     assert not user("from_index/__init__.py")
     assert not user("from_git.py")
-    assert not user("from_wheel_file.py")
+    assert user("from_wheel_file.py") and user("from_local_git.py")
+    assert not user("from_remote_wheel.py")
     assert not user("damaged.py")
     assert not user("unowned.py")
 
@@ -112,11 +118,17 @@ from kazeflow import asset
 
 import {mine}
 import {theirs}
+import {wheel}
 
 
 @asset
 def uses_mine():
     return {mine}.weight(3)
+
+
+@asset
+def uses_wheel():
+    return {wheel}.weight(3)
 
 
 @asset
@@ -188,16 +200,22 @@ def test_editing_and_reinstalling_a_locally_installed_package_reruns_its_users(
     python = _venv(tmp_path / "venv")
     mine = _package(tmp_path / "src" / "mine", "kzmine")
     theirs = _package(tmp_path / "src" / "theirs", "kztheirs")
+    wheel = _package(tmp_path / "src" / "wheel", "kzwheel")
     project = tmp_path / "project"
     project.mkdir()
-    (project / "flows.py").write_text(FLOWS.format(mine="kzmine", theirs="kztheirs"))
+    (project / "flows.py").write_text(FLOWS.format(mine="kzmine", theirs="kztheirs",
+                                                   wheel="kzwheel"))
     runner = RUNNER.replace("{mine}", "kzmine")
     site_dir = Path(_run([python, "-c", "import site; print(site.getsitepackages()[0])"])
                     .strip())
 
     def install() -> None:
+        dist = tmp_path / "dist"
+        _run([python, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+              "--no-index", "--wheel-dir", dist, wheel], cwd=tmp_path)
         _run([python, "-m", "pip", "install", "--no-deps", "--no-build-isolation",
-              "--no-index", "--force-reinstall", "--no-compile", mine, theirs], cwd=tmp_path)
+              "--no-index", "--force-reinstall", "--no-compile", mine, theirs,
+              dist / "kzwheel-1.0-py3-none-any.whl"], cwd=tmp_path)
         # as if from an index: pip writes no direct_url.json then
         (site_dir / "kztheirs-1.0.dist-info" / "direct_url.json").unlink()
 
@@ -208,18 +226,20 @@ def test_editing_and_reinstalling_a_locally_installed_package_reruns_its_users(
     install()
     first = run()
     assert Path(str(first["file"])).is_relative_to(site_dir)  # installed, not the source
-    assert first["materialized"] == ["unrelated", "uses_mine", "uses_theirs"]
+    assert first["materialized"] == ["unrelated", "uses_mine", "uses_theirs",
+                                     "uses_wheel"]
     assert run()["materialized"] == []
 
-    for folder, name in ((mine, "kzmine"), (theirs, "kztheirs")):
+    for folder, name in ((mine, "kzmine"), (theirs, "kztheirs"), (wheel, "kzwheel")):
         init = folder / name / "__init__.py"
         init.write_text(init.read_text().replace("x * 2", "x * 3"))
     install()
     after = run()
 
-    # kzmine is the user's own code; kztheirs is library code, so (as documented) its
-    # change is not seen: the fresh store differs exactly there
-    assert after["materialized"] == ["uses_mine"]
+    # kzmine and kzwheel are the user's own code; kztheirs is library code, so (as
+    # documented) its change is not seen: the fresh store differs exactly there
+    assert after["materialized"] == ["uses_mine", "uses_wheel"]
     fresh = run("fresh")
     assert after["values"] == {**fresh["values"], "uses_theirs": 6}  # type: ignore[dict-item]
-    assert fresh["values"] == {"uses_mine": 9, "uses_theirs": 9, "unrelated": 1}
+    assert fresh["values"] == {"uses_mine": 9, "uses_theirs": 9, "uses_wheel": 9,
+                               "unrelated": 1}
