@@ -22,7 +22,7 @@ from kazeflow._cli_input import InputError, import_target
 from kazeflow._cli_log import TerminalLog
 from kazeflow.assets import registry
 from kazeflow.flow import Flow
-from kazeflow.store import DEFAULT_DIR, ENV_HOME, Store
+from kazeflow.store import DEFAULT_DIR, ENV_HOME, ENV_METADATA_URL, ENV_OBJECTS_URL, Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -37,19 +37,25 @@ class CliOptions:
 
 
 def store_option(fn: F | None = None, *, create: bool = True) -> Any:
-    """``--store PATH`` and ``--database-url URL``; the command receives ``store: Store``.
-    With ``create=False`` (commands that only read a store) a missing store is an error.
+    """``--store PATH``, ``--metadata-url URL`` and ``--objects-url URL``; the command
+    receives ``store: Store``. With ``create=False`` (commands that only read a store) a
+    missing store is an error.
     """
     def decorate(fn: F) -> F:
         @click.option("--store", "store_path", metavar="PATH",
                       help="Store folder (default: $KAZEFLOW_HOME or ./.kazeflow).")
-        @click.option("--database-url", metavar="URL",
+        @click.option("--metadata-url", metavar="URL",
                       help="SQLAlchemy URL of the metadata database (default: "
-                           "$KAZEFLOW_DATABASE_URL or SQLite in the store folder).")
+                           "$KAZEFLOW_METADATA_URL or SQLite in the store folder).")
+        @click.option("--objects-url", metavar="URL",
+                      help="Where objects live: a folder or an fsspec URL such as "
+                           "s3://bucket/prefix (default: $KAZEFLOW_OBJECTS_URL or the "
+                           "store folder's objects/).")
         @functools.wraps(fn)
-        def wrapper(*args: Any, store_path: str | None, database_url: str | None,
-                    **kwargs: Any) -> Any:
-            with Store(store_path, database_url=database_url, create=create) as store:
+        def wrapper(*args: Any, store_path: str | None, metadata_url: str | None,
+                    objects_url: str | None, **kwargs: Any) -> Any:
+            with Store(store_path, metadata=metadata_url, objects=objects_url,
+                       create=create) as store:
                 return fn(*args, store=store, **kwargs)
         return wrapper  # type: ignore[return-value]
     return decorate(fn) if fn is not None else decorate
@@ -93,8 +99,9 @@ def plan_flow(target: str, selection: Sequence[str], store: Store,
     module_target, flow_name = split_target(target)
     module = import_target(module_target)
     params = click.get_current_context().params
-    explicit = bool(params.get("store_path") or params.get("database_url")
-                    or os.environ.get(ENV_HOME))
+    explicit = bool(params.get("store_path") or params.get("metadata_url")
+                    or params.get("objects_url") or os.environ.get(ENV_HOME)
+                    or os.environ.get(ENV_METADATA_URL) or os.environ.get(ENV_OBJECTS_URL))
     looked = [store.root]
     if not explicit and not store.exists():
         beside = Path(getattr(sys.modules[module], "__file__", None) or ".").absolute() \

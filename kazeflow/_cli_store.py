@@ -188,7 +188,7 @@ def db() -> None:
 def current(store: Store) -> None:
     """Print the database's schema revision and whether it is the head."""
     revision = _schema_revision(store)
-    where = make_url(store.database_url).render_as_string(hide_password=True)
+    where = make_url(store.metadata_url).render_as_string(hide_password=True)
     if revision is None:
         click.echo(f"{where}: no schema yet (head is {HEAD}; any command creates it)")
     elif revision == HEAD:
@@ -216,13 +216,13 @@ def upgrade(store: Store) -> None:
 def _schema_revision(store: Store) -> str | None:
     """The schema revision, read without upgrading (the library has no such call yet)."""
     try:
-        url = make_url(store.database_url)
+        url = make_url(store.metadata_url)
         if url.get_backend_name() == "sqlite" and url.database and not os.path.exists(
                 url.database):
             return None
         engine = create_engine(url)
     except BAD_URL_ERRORS as exc:
-        raise bad_url(store.database_url, exc) from None
+        raise bad_url(store.metadata_url, exc) from None
     try:
         with engine.connect() as conn:
             return current_revision(conn)

@@ -345,7 +345,7 @@ class ScheduledRun:
                 return failed
         upstream = {name: self.state.versions[name] for name in item.inputs}
         return self.executor.submit(call_remote, payload, item.name, upstream, self.run_id,
-                                    str(self.store.objects.root))
+                                    self.store.objects.location)
 
     def _complete(self, future: concurrent.futures.Future[Outcome]) -> None:
         """Record a finished asset and release its downstream."""

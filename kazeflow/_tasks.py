@@ -77,7 +77,7 @@ def call_local(item: Asset, kwargs: dict[str, Any], config: Config | None, run_i
 
 
 def call_remote(payload: bytes, name: str, inputs: dict[str, str], run_id: str,
-                objects_root: str) -> Outcome:
+                objects_location: str) -> Outcome:
     """In a worker process: load the upstreams from the store (hash-verified), call the
     asset, and make its result durable in the store; only its data version goes back.
 
@@ -87,7 +87,7 @@ def call_remote(payload: bytes, name: str, inputs: dict[str, str], run_id: str,
     import cloudpickle
 
     item, config = cloudpickle.loads(payload)
-    objects = objects_at(objects_root)
+    objects = objects_at(objects_location)
     kwargs = {}
     for upstream, data_version in inputs.items():
         try:

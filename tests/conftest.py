@@ -73,5 +73,5 @@ def any_store(request, tmp_path) -> Iterator[Store]:
         url = None
     else:
         url = request.getfixturevalue("postgres_url")
-    with Store(tmp_path / "store", database_url=url) as s:
+    with Store(tmp_path / "store", metadata=url) as s:
         yield s

@@ -20,7 +20,7 @@ def _run_once(root: Path, database_url: str | None = None) -> None:
     def answer():
         return 42
 
-    with Store(root, database_url=database_url) as store:
+    with Store(root, metadata=database_url) as store:
         assert Flow(["answer"], store=store).run()["answer"] == 42
 
 

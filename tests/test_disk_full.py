@@ -134,19 +134,19 @@ def test_a_full_disk_under_the_database_is_a_store_error_and_the_run_says_failed
         context.add_metadata(notes="n" * 400_000)  # a row bigger than the room left
         return small + 1
 
-    Flow(["small"], store=Store(root, database_url=url)).run()
+    Flow(["small"], store=Store(root, metadata=url)).run()
     filler = tiny_fs / "filler"
     with open(filler, "wb") as f:  # leave about 64 KiB free
         free = os.statvfs(tiny_fs).f_bavail * os.statvfs(tiny_fs).f_frsize
         f.write(b"\0" * max(free - 65536, 0))
-    with Store(root, database_url=url) as store:
+    with Store(root, metadata=url) as store:
         with pytest.raises(StoreError) as info:
             Flow(["noted"], store=store).run()
     message = str(info.value)
     assert f"cannot write the metadata database {url}" in message
     assert "free some disk space" in message or "free some space" in message
     filler.unlink()
-    with Store(root, database_url=url) as store:
+    with Store(root, metadata=url) as store:
         failed = store.runs()[0]
         assert failed.status == "failed" and "cannot write the metadata database" in \
             failed.error

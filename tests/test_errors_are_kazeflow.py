@@ -13,7 +13,7 @@ from kazeflow import Config, Flow, FlowRunError, KazeflowError, Store, StoreErro
 @pytest.mark.parametrize("url", ["nonsense", "foo://x", "postgresql+nodriver://a@b/c"])
 def test_a_bad_database_url_is_a_store_error(tmp_path, url):
     with pytest.raises(StoreError, match="cannot use the metadata database URL.*SQLAlchemy URL"):
-        Store(tmp_path / "store", database_url=url).history()
+        Store(tmp_path / "store", metadata=url).history()
 
 
 def value_flow(store):
@@ -120,7 +120,7 @@ def test_a_full_disk_at_the_metadata_commit_is_a_store_error(tmp_path):
 @pytest.mark.parametrize("command", ["current", "upgrade"])
 def test_the_db_commands_give_one_line_for_a_bad_url(tmp_path, command):
     proc = subprocess.run([sys.executable, "-m", "kazeflow", "db", command, "--store",
-                           str(tmp_path / "store"), "--database-url", "foo://x"],
+                           str(tmp_path / "store"), "--metadata-url", "foo://x"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert "cannot use the metadata database URL" in proc.stderr

@@ -154,7 +154,8 @@ with Store(sys.argv[1]) as store:
 
 
 def _clean_env() -> dict[str, str]:
-    drop = ("PYTHONPATH", "PYTHONHOME", "KAZEFLOW_HOME", "KAZEFLOW_DATABASE_URL")
+    drop = ("PYTHONPATH", "PYTHONHOME", "KAZEFLOW_HOME", "KAZEFLOW_METADATA_URL",
+            "KAZEFLOW_OBJECTS_URL")
     return {k: v for k, v in os.environ.items() if k not in drop}
 
 

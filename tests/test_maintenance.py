@@ -160,8 +160,8 @@ def test_gc_dry_run_deletes_nothing_at_all(any_store):
 @pytest.mark.postgres
 def test_folders_sharing_a_database_each_verify_and_gc_their_own_runs(tmp_path,
                                                                        postgres_url):
-    with Store(tmp_path / "a", database_url=postgres_url) as a, \
-            Store(tmp_path / "b", database_url=postgres_url) as b:
+    with Store(tmp_path / "a", metadata=postgres_url) as a, \
+            Store(tmp_path / "b", metadata=postgres_url) as b:
         flow_a, flow_b = versions_flow(a), Flow(["length"], store=b)
         a_runs = [flow_a.run(config={"value": {"n": n}}).run_id for n in (1, 2)]
         b_runs = [flow_b.run(config={"value": {"n": n}}).run_id for n in (1, 3)]

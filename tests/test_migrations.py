@@ -66,7 +66,7 @@ def _tables_of(url: str) -> set[str]:
 
 def _clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items()
-            if k not in ("KAZEFLOW_HOME", "KAZEFLOW_DATABASE_URL")}
+            if k not in ("KAZEFLOW_HOME", "KAZEFLOW_METADATA_URL", "KAZEFLOW_OBJECTS_URL")}
 
 
 # ---------------------------------------------------------------- the revisions themselves
@@ -175,7 +175,7 @@ def test_0002_upgrades_a_0001_database_with_runs_and_downgrades(db_url, tmp_path
                              " VALUES ('old', 'succeeded', 1.0, 1, 'h')"))
     engine.dispose()
     assert "process_start" not in _columns_of(db_url, "runs")
-    with Store(tmp_path / "store", database_url=db_url) as store:  # opening upgrades
+    with Store(tmp_path / "store", metadata=db_url) as store:  # opening upgrades
         [old] = store.runs()
         assert (old.run_id, old.status) == ("old", "succeeded")
     assert _revision_of(db_url) == [_migrate.HEAD]
@@ -198,7 +198,7 @@ def test_0003_upgrades_a_0002_database_with_records_and_downgrades(db_url, tmp_p
             " '{}', '{}', 'd', 1, 1.0, 2.0, 1.0, 'materialized', 0)"))
     engine.dispose()
     assert "libraries" not in _columns_of(db_url, "materializations")
-    with Store(tmp_path / "store", database_url=db_url) as store:  # opening upgrades
+    with Store(tmp_path / "store", metadata=db_url) as store:  # opening upgrades
         [old] = store.history("clean")
         assert (old.data_version, old.libraries) == ("d", {})
     assert _revision_of(db_url) == [_migrate.HEAD]
@@ -211,7 +211,7 @@ def test_0003_upgrades_a_0002_database_with_records_and_downgrades(db_url, tmp_p
 # ---------------------------------------------------------------- applied on open, fast path
 
 def _open_store(root: Path, url: str | None = None) -> None:
-    with Store(root, database_url=url) as store:
+    with Store(root, metadata=url) as store:
         _ = store.metadata  # opening the metadata migrates
 
 
@@ -319,7 +319,7 @@ _OPENER = textwrap.dedent("""
     while not os.path.exists(go):
         time.sleep(0.001)
     try:
-        with Store(root, database_url=url) as store:
+        with Store(root, metadata=url) as store:
             store.metadata
         error = None
     except Exception as exc:

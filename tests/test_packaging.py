@@ -33,7 +33,8 @@ def _run(args: list[str | Path], **kwargs) -> subprocess.CompletedProcess[str]:
 
 
 def _clean_env() -> dict[str, str]:
-    drop = ("PYTHONPATH", "PYTHONHOME", "KAZEFLOW_HOME", "KAZEFLOW_DATABASE_URL")
+    drop = ("PYTHONPATH", "PYTHONHOME", "KAZEFLOW_HOME", "KAZEFLOW_METADATA_URL",
+            "KAZEFLOW_OBJECTS_URL")
     return {k: v for k, v in os.environ.items() if k not in drop}
 
 

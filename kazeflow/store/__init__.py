@@ -2,10 +2,12 @@
 
 Layout of a store folder (default ``./.kazeflow``)::
 
-    kazeflow.db        SQLite metadata (unless a database URL is given)
+    kazeflow.db        SQLite metadata (unless a metadata URL is given)
     folder_id          this folder's identity among those sharing one database
-    objects/ab/cdef…   pickled results named by their SHA-256
+    objects/ab/cdef…   pickled results named by their SHA-256 (unless an objects URL is
+                       given)
     quarantine/        objects whose bytes no longer match their name
+    cache/             analyses of source files, hashes of input files (safe to delete)
 """
 
 from __future__ import annotations
@@ -17,31 +19,34 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kazeflow.errors import KazeflowError, StoreError
-from kazeflow.store import _dbfile, _folder, _maintenance
+from kazeflow.store import _dbfile, _folder, _locations, _maintenance
 from kazeflow.store._leases import key_lease
 from kazeflow.store._locks import FdLock, FileLock
 from kazeflow.store._maintenance import GcReport, VerifyReport
-from kazeflow.store._objects import ObjectStore
 from kazeflow.store._pins import RunPins
 
 if TYPE_CHECKING:  # SQLAlchemy loads only when a store is opened: fast import
     from kazeflow.results import Materialization, Run
     from kazeflow.store._metadata import MetadataStore
-    from kazeflow.store.interface import Objects
+    from kazeflow.store.interface import ObjectBackend, Objects
 
 #: Environment variables read by kazeflow (here, and only here).
 ENV_HOME = "KAZEFLOW_HOME"
-ENV_DATABASE_URL = "KAZEFLOW_DATABASE_URL"
+ENV_METADATA_URL = "KAZEFLOW_METADATA_URL"
+ENV_OBJECTS_URL = "KAZEFLOW_OBJECTS_URL"
 DEFAULT_DIR = ".kazeflow"
 
 
 class Store:
-    """A kazeflow store: objects under ``root`` and metadata in SQLite or ``database_url``.
+    """A kazeflow store: a metadata database and a content-addressed object store.
 
     Args:
-        root: the store folder; default ``$KAZEFLOW_HOME`` or ``./.kazeflow``.
-        database_url: any SQLAlchemy URL for the metadata (e.g. PostgreSQL for a shared
-            store); default ``$KAZEFLOW_DATABASE_URL`` or ``sqlite:///<root>/kazeflow.db``.
+        root: the store's local folder (its SQLite file and objects by default, caches,
+            locks); default ``$KAZEFLOW_HOME`` or ``./.kazeflow``.
+        metadata: any SQLAlchemy URL for the metadata (e.g. PostgreSQL for a shared
+            store); default ``$KAZEFLOW_METADATA_URL`` or ``sqlite:///<root>/kazeflow.db``.
+        objects: where objects live: a local folder, or an fsspec URL such as
+            ``s3://bucket/prefix``; default ``$KAZEFLOW_OBJECTS_URL`` or ``<root>/objects``.
         mode: permissions of folders the store creates (owner-only by default).
         create: ``False`` refuses to create a store that does not exist yet (for tools
             that only read one: a mistyped path is an error, not a new empty store).
@@ -53,22 +58,27 @@ class Store:
     Example::
 
         Flow(["report"], store=Store("/data/kazeflow")).run()
+        Store(metadata="postgresql+psycopg://db/kazeflow", objects="s3://bucket/kazeflow")
     """
 
     def __init__(self, root: str | os.PathLike[str] | None = None, *,
-                 database_url: str | None = None, mode: int = 0o700,
-                 create: bool = True) -> None:
+                 metadata: str | None = None, objects: str | os.PathLike[str] | None = None,
+                 mode: int = 0o700, create: bool = True) -> None:
         root = root if root is not None else os.environ.get(ENV_HOME) or DEFAULT_DIR
         self.root = Path(root).expanduser().absolute()
         own_db = self.root / "kazeflow.db"
-        self.database_url = (database_url or os.environ.get(ENV_DATABASE_URL)
+        self.metadata_url = (metadata or os.environ.get(ENV_METADATA_URL)
                              or f"sqlite:///{own_db}")
         #: the store's own SQLite file, when the metadata lives there
-        self._own_db = own_db if self.database_url == f"sqlite:///{own_db}" else None
+        self._own_db = own_db if self.metadata_url == f"sqlite:///{own_db}" else None
+        #: a local folder (absolute) or an fsspec URL
+        self.objects_url = _locations.normalized(
+            objects if objects is not None else os.environ.get(ENV_OBJECTS_URL)
+            or self.root / "objects")
         self.mode = mode
         self.create = create
         self._metadata: MetadataStore | None = None
-        self._objects: ObjectStore | None = None
+        self._objects: ObjectBackend | None = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -80,36 +90,46 @@ class Store:
         return store if isinstance(store, Store) else cls(store)
 
     def exists(self) -> bool:
-        """Whether a store has been created at :attr:`root` (nothing is created)."""
-        return (self.root / "objects").is_dir()
+        """Whether a store has been created here (nothing is created): its objects
+        folder, or with remote objects its SQLite file; a metadata URL counts as one."""
+        if self._own_db is None:
+            return True if _locations.is_url(self.objects_url) else \
+                os.path.isdir(self.objects_url)
+        return (os.path.isdir(self.objects_url) if not _locations.is_url(self.objects_url)
+                else self._own_db.exists())
 
     def _open(self) -> None:
         with self._lock:
             if self._metadata is not None:
                 return
-            objects_dir = self.root / "objects"
             if self.root.exists() and not self.root.is_dir():
                 raise StoreError(f"the store path {self.root} is a file, not a folder; "
                                  "choose another store location", path=self.root)
-            if not self.create and not objects_dir.is_dir():
+            if not self.create and not self.exists():
                 raise StoreError(f"there is no kazeflow store at {self.root}; check the "
                                  f"path (--store, ${ENV_HOME}) or run a flow to create one",
                                  path=self.root)
+            local = not _locations.is_url(self.objects_url)
             try:
                 self.root.mkdir(mode=self.mode, parents=True, exist_ok=True)
-                objects_dir.mkdir(mode=self.mode, exist_ok=True)
+                if local:
+                    os.makedirs(self.objects_url, mode=self.mode, exist_ok=True)
             except OSError as exc:
-                raise StoreError(f"cannot create the store folder {self.root}: "
-                                 f"{exc.strerror}; choose a writable location", path=self.root
+                where = self.root if not local or self.objects_url.startswith(
+                    f"{self.root}{os.sep}") else self.objects_url
+                raise StoreError(f"cannot create the store folder {where}: "
+                                 f"{exc.strerror}; choose a writable location", path=where
                                  ) from exc
-            if not os.access(objects_dir, os.W_OK):
-                raise StoreError(f"the store folder {self.root} is not writable (a read-only "
-                                 "filesystem or missing permissions); choose a writable "
-                                 "location or fix its permissions", path=self.root)
-            self._objects = ObjectStore(objects_dir)
-            self._metadata = self._open_metadata(self._objects)
+            if local and not os.access(self.objects_url, os.W_OK):
+                raise StoreError(f"the store folder {self.objects_url} is not writable (a "
+                                 "read-only filesystem or missing permissions); choose a "
+                                 "writable location or fix its permissions",
+                                 path=self.objects_url)
+            objects = _locations.open_objects(self.objects_url)
+            self._metadata = self._open_metadata(objects)
+            self._objects = objects
 
-    def _open_metadata(self, objects: ObjectStore) -> MetadataStore:
+    def _open_metadata(self, objects: ObjectBackend) -> MetadataStore:
         """The metadata database; the store's own SQLite file is made owner-only first,
         and is never given a new schema beside existing objects."""
         from kazeflow.store._metadata import MetadataStore
@@ -120,12 +140,16 @@ class Store:
                 _dbfile.create_private(self._own_db)
                 before_create = functools.partial(_dbfile.refuse_lost_metadata,
                                                   self._own_db, objects)
-            folder_id = _folder.folder_id(self.root)
+            # the default layout keeps its id in the store folder, as it always did;
+            # objects elsewhere carry their own, shared by every store that uses them
+            folder_id = (_folder.folder_id(self.root)
+                         if self.objects_url == str(self.root / "objects")
+                         else objects.identity())
         except OSError as exc:
             raise StoreError(f"cannot write to the store folder {self.root}: "
                              f"{exc.strerror}; fix its permissions or choose another "
                              "location", path=self.root) from exc
-        return MetadataStore(self.database_url, folder_id=folder_id,
+        return MetadataStore(self.metadata_url, folder_id=folder_id,
                              before_create=before_create)
 
     @property
@@ -136,7 +160,7 @@ class Store:
         return self._metadata  # type: ignore[return-value]
 
     @property
-    def objects(self) -> ObjectStore:
+    def objects(self) -> ObjectBackend:
         """The object store (opened on first use)."""
         if self._objects is None:
             self._open()
@@ -264,13 +288,13 @@ class Store:
         self.close()
 
 
-_objects_by_root: dict[str, ObjectStore] = {}
+_objects_by_location: dict[str, ObjectBackend] = {}
 
 
-def objects_at(root: str) -> Objects:
-    """The object store in the folder ``root`` (a store's ``objects``), opened once per
-    process: a worker process is given only its path."""
-    objects = _objects_by_root.get(root)
+def objects_at(location: str) -> Objects:
+    """The object store at ``location`` (a store's ``objects.location``), opened once
+    per process: a worker process is given only that."""
+    objects = _objects_by_location.get(location)
     if objects is None:
-        objects = _objects_by_root[root] = ObjectStore(Path(root))
+        objects = _objects_by_location[location] = _locations.open_objects(location)
     return objects

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from kazeflow.errors import StoreError
-from kazeflow.store._objects import ObjectStore
+from kazeflow.store.interface import ObjectBackend
 
 
 def create_private(path: Path) -> None:
@@ -21,16 +21,16 @@ def create_private(path: Path) -> None:
         pass
 
 
-def refuse_lost_metadata(path: Path, objects: ObjectStore) -> None:
+def refuse_lost_metadata(path: Path, objects: ObjectBackend) -> None:
     """Raise if ``objects`` holds any object: a schema about to be created in ``path``
     would begin a new, empty history beside them (called only on that slow path).
 
     Raises:
         StoreError: the database was emptied or deleted; the objects' records are lost.
     """
-    if next(objects.iter_objects(), None) is None:
+    if objects.is_empty():
         return
     raise StoreError(
-        f"the metadata database {path} is empty or was missing, but {objects.root} holds "
+        f"the metadata database {path} is empty or was missing, but {objects.location} holds "
         "objects: the store's records were lost. Restore the database from a backup (with "
-        f"its -wal file), or move {objects.root} aside to start a new history", path=path)
+        f"its -wal file), or move {objects.location} aside to start a new history", path=path)

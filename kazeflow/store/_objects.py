@@ -27,7 +27,7 @@ from kazeflow.errors import (
     StoreError,
     UnpicklableResultError,
 )
-from kazeflow.store import _pickling
+from kazeflow.store import _folder, _pickling
 from kazeflow.store._fs import NOFOLLOW, check_data_version, is_data_version, open_dir
 from kazeflow.store._locks import try_lock_fd
 
@@ -53,6 +53,17 @@ class ObjectStore:
         self._root_fd: int | None = None
         self._shards: dict[str, int] = {}
         self._opening = threading.Lock()
+
+    @property
+    def location(self) -> str:
+        return str(self.root)
+
+    def identity(self) -> str:
+        """The id of this objects folder (``folder_id`` in it), made on first use."""
+        return _folder.folder_id(self.root)
+
+    def is_empty(self) -> bool:
+        return next(self.iter_objects(), None) is None
 
     def path(self, data_version: str) -> Path:
         """Where the object ``data_version`` lives (whether or not it exists)."""

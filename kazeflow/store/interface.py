@@ -8,8 +8,8 @@ hands out objects of these shapes, and the concrete classes (``_objects``, ``_lo
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from pathlib import Path
+import os
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -67,7 +67,10 @@ class ObjectPresence(Protocol):
 class Objects(ObjectPresence, Protocol):
     """The content-addressed object store."""
 
-    root: Path
+    #: Where the objects are: a local folder's absolute path or a URL; a worker given
+    #: this opens the same objects (``kazeflow.store.objects_at``).
+    @property
+    def location(self) -> str: ...
 
     @property
     def can_sync_later(self) -> bool: ...
@@ -85,6 +88,29 @@ class Objects(ObjectPresence, Protocol):
     def load(self, data_version: str) -> Any: ...
 
     def remove_stale_temps(self) -> int: ...
+
+
+class ObjectBackend(Objects, Protocol):
+    """An object store as the store and its maintenance (verify, gc) use it: a local
+    folder (``_objects.ObjectStore``) or remote storage through fsspec."""
+
+    def put(self, value: Any) -> tuple[str, int]: ...  # write and commit: (version, size)
+
+    def identity(self) -> str: ...  # this object store's id, made once (folder_id)
+
+    def is_empty(self) -> bool: ...
+
+    def iter_objects(self) -> Iterator[tuple[str, int]]: ...  # (data version, size)
+
+    def digest(self, data_version: str) -> str | None: ...  # None: gone
+
+    def delete(self, data_version: str) -> None: ...
+
+    def quarantine(self, data_version: str) -> str | os.PathLike[str]: ...  # where to
+
+    def remove_empty_shards(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class Records(Protocol):
