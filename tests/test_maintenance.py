@@ -112,6 +112,24 @@ def test_a_flipped_byte_found_by_verify_is_remade_and_downstream_kept(any_store)
     assert any_store.objects.path(value_dv).exists() and any_store.verify().ok
 
 
+def _leave_dead_pins(store, run_id: str, data_versions: list[str]) -> None:
+    """What a crashed run leaves: its pins, with nobody holding its lock any more."""
+    if store.coordinator is not None:
+        store.coordinator.add_pins(run_id, data_versions)
+    else:
+        (store.root / "pins").mkdir(exist_ok=True)
+        (store.root / "pins" / f"{run_id}.pin").write_text(
+            "".join(f"{dv}\n" for dv in data_versions))
+
+
+def _runs_with_pins(store) -> set[str]:
+    if store.coordinator is not None:
+        with store.metadata.engine.connect() as conn:
+            return {run_id for (run_id,) in conn.exec_driver_sql(
+                "SELECT DISTINCT run_id FROM run_pins")}
+    return {p.name.removesuffix(".pin") for p in (store.root / "pins").iterdir()}
+
+
 def test_gc_keeps_what_a_live_run_pinned_and_forgets_pins_of_dead_runs(any_store):
     flow = versions_flow(any_store)
     flow.run(config={"value": {"n": 1}})
@@ -123,30 +141,29 @@ def test_gc_keeps_what_a_live_run_pinned_and_forgets_pins_of_dead_runs(any_store
     any_store.gc(keep_last=1)
     assert any_store.objects.load(old).endswith("1")  # record gone, object kept
     pins.close()
-    # a crashed run leaves its pin file behind, but nobody holds its lock any more
-    (any_store.root / "pins" / "a-dead-run.pin").write_text(f"{old}\n")
+    _leave_dead_pins(any_store, "a-dead-run", [old])
     report = any_store.gc(keep_last=1)
     assert report.objects_removed == 1 and not any_store.objects.path(old).exists()
-    assert list((any_store.root / "pins").iterdir()) == []
+    assert _runs_with_pins(any_store) == set()
 
 
 def test_a_result_keeps_its_lazy_values_pinned_until_they_are_read(any_store):
     flow = versions_flow(any_store)
     flow.run(config={"value": {"n": 1}})
     result = flow.run(config={"value": {"n": 1}})  # all reused: values load lazily
-    pins = any_store.root / "pins"
-    assert len(list(pins.iterdir())) == 1
+    assert _runs_with_pins(any_store) == {result.run_id}
     flow.run(config={"value": {"n": 2}})
     any_store.gc(keep_last=1)  # the n=1 value is no longer the newest: only a pin keeps it
     assert result["value"].endswith("1") and result["length"] == 101
-    assert list(pins.iterdir()) == []  # everything read: unpinned
+    assert _runs_with_pins(any_store) == set()  # everything read: unpinned
 
 
 def test_gc_dry_run_deletes_nothing_at_all(any_store):
     flow = versions_flow(any_store)
     flow.run()
-    pins = any_store.root / "pins"
-    (pins / "dead-run.pin").write_text("")  # a dead run's pin file: nobody holds its lock
+    _leave_dead_pins(any_store, "dead-run", [])
+    if any_store.coordinator is not None:
+        _leave_dead_pins(any_store, "dead-run", ["0" * 64])
     dead_temp = any_store.objects.root / "dead.partial"
     dead_temp.write_bytes(b"half an object")
     orphan, _ = any_store.objects.put("orphan")
@@ -154,7 +171,8 @@ def test_gc_dry_run_deletes_nothing_at_all(any_store):
     report = any_store.gc(dry_run=True)
     assert report.dry_run and report.objects_removed == 1
     assert sorted(p.relative_to(any_store.root) for p in any_store.root.rglob("*")) == before
-    assert any_store.gc().objects_removed == 1 and not (pins / "dead-run.pin").exists()
+    assert _runs_with_pins(any_store) == {"dead-run"}
+    assert any_store.gc().objects_removed == 1 and _runs_with_pins(any_store) == set()
 
 
 @pytest.mark.postgres

@@ -34,7 +34,8 @@ from kazeflow.store._models import metadata
 REPO = Path(__file__).resolve().parents[1]
 MIGRATIONS = Path(kazeflow.migrations.__file__).parent
 N_OPENERS = 8
-TABLES = {"alembic_version", "runs", "materializations", "objects", "code_sources"}
+TABLES = {"alembic_version", "runs", "materializations", "objects", "code_sources",
+          "run_pins"}
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -206,6 +207,22 @@ def test_0003_upgrades_a_0002_database_with_records_and_downgrades(db_url, tmp_p
     _migrate_to(db_url, "0002", down=True)
     assert _revision_of(db_url) == ["0002"]
     assert "libraries" not in _columns_of(db_url, "materializations")
+
+
+def test_0004_upgrades_a_0003_database_with_records_and_downgrades(db_url, tmp_path):
+    _migrate_to(db_url, "0003")
+    engine = sa.create_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO runs (run_id, status, started_at, pid, hostname)"
+                             " VALUES ('old', 'succeeded', 1.0, 1, 'h')"))
+    engine.dispose()
+    assert "run_pins" not in _tables_of(db_url)
+    with Store(tmp_path / "store", metadata=db_url) as store:  # opening upgrades
+        assert [run.run_id for run in store.runs()] == ["old"]
+    assert _revision_of(db_url) == [_migrate.HEAD]
+    assert _columns_of(db_url, "run_pins") == {"run_id", "data_version"}
+    _migrate_to(db_url, "0003", down=True)
+    assert _revision_of(db_url) == ["0003"] and "run_pins" not in _tables_of(db_url)
 
 
 # ---------------------------------------------------------------- applied on open, fast path

@@ -12,6 +12,7 @@ Layout of a store folder (default ``./.kazeflow``)::
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import threading
@@ -20,15 +21,16 @@ from typing import TYPE_CHECKING, Any
 
 from kazeflow.errors import KazeflowError, StoreError
 from kazeflow.store import _dbfile, _folder, _locations, _maintenance
+from kazeflow.store._dbcoord import Coordinator, DbLock, DbPins
 from kazeflow.store._leases import key_lease
-from kazeflow.store._locks import FdLock, FileLock
+from kazeflow.store._locks import FileLock
 from kazeflow.store._maintenance import GcReport, VerifyReport
-from kazeflow.store._pins import RunPins
+from kazeflow.store._pins import RunPins, live_pins
 
 if TYPE_CHECKING:  # SQLAlchemy loads only when a store is opened: fast import
     from kazeflow.results import Materialization, Run
     from kazeflow.store._metadata import MetadataStore
-    from kazeflow.store.interface import ObjectBackend, Objects
+    from kazeflow.store.interface import Lock, ObjectBackend, Objects, Pins
 
 #: Environment variables read by kazeflow (here, and only here).
 ENV_HOME = "KAZEFLOW_HOME"
@@ -79,6 +81,7 @@ class Store:
         self.create = create
         self._metadata: MetadataStore | None = None
         self._objects: ObjectBackend | None = None
+        self._coordinator: Coordinator | None = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -189,17 +192,47 @@ class Store:
         self.objects  # noqa: B018 - creates the folder
         return self.root / "gc.lock"
 
-    def writing(self) -> FileLock:
+    @property
+    def coordinator(self) -> Coordinator | None:
+        """Runs sharing a PostgreSQL database coordinate through it (leases, the gc
+        lock, pins, liveness); None: through files in :attr:`root` (one machine)."""
+        if self._coordinator is None and self.metadata.engine.dialect.name == "postgresql":
+            with self._lock:
+                if self._coordinator is None:
+                    self._coordinator = Coordinator(self.metadata.engine,
+                                                    self.metadata.store_error)
+        return self._coordinator
+
+    def writing(self) -> Lock:
         """A shared lock that holds off gc from objects' write until their rows commit."""
+        if (coordinator := self.coordinator) is not None:
+            return DbLock(coordinator, coordinator.key("gc", ""), shared=True)
         return FileLock(self.gc_lock_path, exclusive=False)
 
-    def pins(self, run_id: str) -> RunPins:
-        """The pin file of run ``run_id`` (data versions gc must keep while it lives)."""
+    def gc_lock(self) -> Lock:
+        """The lock gc holds (exclusive) while it deletes; not yet acquired."""
+        if (coordinator := self.coordinator) is not None:
+            return DbLock(coordinator, coordinator.key("gc", ""))
+        return FileLock(self.gc_lock_path)
+
+    def pins(self, run_id: str) -> Pins:
+        """The pins of run ``run_id`` (data versions gc must keep while it lives)."""
+        if (coordinator := self.coordinator) is not None:
+            return DbPins(coordinator, run_id)
         return RunPins(self.root / "pins", run_id)
 
-    def lease(self, cache_key: str) -> FdLock:
+    def live_pins(self, remove_dead: bool = True) -> set[str]:
+        """Data versions that live runs pin; the pins of dead runs go (unless not
+        ``remove_dead``)."""
+        if (coordinator := self.coordinator) is not None:
+            return coordinator.live_pins(remove_dead)
+        return live_pins(self.root / "pins", remove_dead=remove_dead)
+
+    def lease(self, cache_key: str) -> Lock:
         """An exclusive lease on one cache key (not yet acquired)."""
         self.objects  # noqa: B018 - opens (creates) the store folder
+        if (coordinator := self.coordinator) is not None:
+            return DbLock(coordinator, coordinator.key("lease", cache_key))
         return key_lease(self.root, cache_key)
 
     def history(self, asset_name: str | None = None, limit: int | None = None
@@ -213,8 +246,16 @@ class Store:
         return self.metadata.history(None if asset_name is None else [asset_name], limit)
 
     def runs(self, limit: int | None = None) -> list[Run]:
-        """Run records, newest first (a dead process's ``running`` run is ``abandoned``)."""
-        return self.metadata.runs(limit)
+        """Run records, newest first (a dead process's ``running`` run is ``abandoned``;
+        with PostgreSQL, told on any machine by the run's lock)."""
+        runs = self.metadata.runs(limit)
+        running = [run.run_id for run in runs if run.status == "running"]
+        if running and (coordinator := self.coordinator) is not None:
+            live = coordinator.live_runs(running)
+            runs = [dataclasses.replace(run, status="abandoned")
+                    if run.status == "running" and run.run_id not in live else run
+                    for run in runs]
+        return runs
 
     def materialization(self, asset_name: str, version: str | int | None = None
                         ) -> Materialization:
@@ -279,7 +320,9 @@ class Store:
                 self._metadata.close()
             if self._objects is not None:
                 self._objects.close()
-            self._metadata = self._objects = None
+            if self._coordinator is not None:
+                self._coordinator.close()
+            self._metadata = self._objects = self._coordinator = None
 
     def __enter__(self) -> Store:
         return self

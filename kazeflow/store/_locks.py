@@ -12,11 +12,9 @@ exclude each other as two processes do; a dead process's locks vanish with it.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import fcntl
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 from kazeflow.store._fs import NOFOLLOW, link_error
@@ -111,17 +109,6 @@ class FileLock(FdLock):
         except BlockingIOError:
             return False
         return True
-
-
-@contextlib.contextmanager
-def flocked(path: Path, *, exclusive: bool = True) -> Iterator[None]:
-    """Hold a lock on ``path`` for the duration of the block."""
-    lock = FileLock(path, exclusive=exclusive)
-    lock.acquire()
-    try:
-        yield
-    finally:
-        lock.release()
 
 
 def try_lock_fd(fd: int) -> bool:

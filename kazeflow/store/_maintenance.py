@@ -7,9 +7,6 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from kazeflow.store._locks import flocked
-from kazeflow.store._pins import live_pins
-
 if TYPE_CHECKING:
     from kazeflow.store import Store
 
@@ -75,12 +72,14 @@ def gc(store: Store, *, keep_last: int | None = None, older_than: float | None =
     """Delete old records, then the objects nothing refers to any more (see Store.gc)."""
     meta, objs = store.metadata, store.objects
     horizon = None if older_than is None else time.time() - older_than
-    with flocked(store.gc_lock_path, exclusive=True):
+    lock = store.gc_lock()
+    lock.acquire()
+    try:
         before = dict(objs.iter_objects())
         expired = meta.expired(keep_last, horizon)
         refs = meta.referenced_versions(excluding=expired, every_folder=True)
         # what running runs rely on
-        pinned = live_pins(store.root / "pins", remove_dead=not dry_run)
+        pinned = store.live_pins(remove_dead=not dry_run)
         doomed = [dv for dv in before if dv not in refs and dv not in pinned]
         report = GcReport(len(expired), len(doomed), sum(before.values()),
                           sum(before.values()) - sum(before[dv] for dv in doomed), 0, dry_run)
@@ -91,4 +90,6 @@ def gc(store: Store, *, keep_last: int | None = None, older_than: float | None =
             objs.delete(dv)
         temps = objs.remove_stale_temps()
         objs.remove_empty_shards()
+    finally:
+        lock.release()
     return dataclasses.replace(report, temp_files_removed=temps)

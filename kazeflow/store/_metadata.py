@@ -165,7 +165,7 @@ def _guarded(doing: str) -> Callable[[_Method], _Method]:
             try:
                 return method(self, *args, **kwargs)
             except self._driver_errors as exc:
-                raise self._error(exc, doing) from exc
+                raise self.store_error(exc, doing) from exc
 
         return guarded  # type: ignore[return-value]
 
@@ -220,12 +220,12 @@ class MetadataStore:
             _migrate.ensure_schema(self.engine, before_create)
         except self._driver_errors as exc:
             self.engine.dispose()
-            raise self._error(exc, "open") from None
+            raise self.store_error(exc, "open") from None
         except BaseException:
             self.engine.dispose()
             raise
 
-    def _error(self, exc: BaseException, doing: str) -> StoreError:
+    def store_error(self, exc: BaseException, doing: str) -> StoreError:
         """``exc`` of the database or driver as a StoreError naming the database and the
         fix."""
         cause = getattr(exc, "orig", None) or exc
@@ -239,6 +239,11 @@ class MetadataStore:
                 w in text for w in ("not a database", "malformed", "corrupt")):
             hint = ("the database is damaged: restore it from a backup, or move it aside "
                     "and run again to start a new history (objects are kept)")
+        elif any(w in text for w in ("terminat", "server closed the connection",
+                                     "connection is lost", "connection is closed",
+                                     "Connection refused", "could not receive data")):
+            hint = ("the connection to the database server was lost: check the server "
+                    "and run again (what was recorded is kept; the next run resumes)")
         else:
             hint = "check the URL, the server and permissions"
         return StoreError(f"cannot {doing} the metadata database "

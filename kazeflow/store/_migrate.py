@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
 
 #: Revisions shipped in migrations/versions, oldest first (a test checks them).
-REVISIONS = ("0001", "0002", "0003")
+REVISIONS = ("0001", "0002", "0003", "0004")
 HEAD = REVISIONS[-1]
 #: Folder of env.py, script.py.mako and versions/ (the ``kazeflow.migrations`` package).
 SCRIPT_LOCATION = str(Path(migrations.__file__).parent)

@@ -78,3 +78,11 @@ code_sources = Table(
     Column("components", Text, nullable=False),  # JSON {component: normalised text}
     Column("created_at", Float, nullable=False),
 )
+
+# Pins of live runs when runs coordinate through the database (PostgreSQL; 0004): no
+# foreign key, a pin is written before its run's row may be visible to gc's reader.
+run_pins = Table(
+    "run_pins", metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column("data_version", String(64), primary_key=True),
+)
