@@ -18,7 +18,7 @@ the pickling of a marker, ``os.fsync`` / ``syncfs``, ``os.replace``, ``_fsync_di
 to which assets, and can stop at a chosen one: ``pause`` (sleep until killed), ``hold``
 (wait for a release file) or ``notify`` (say so and go on). The parent drives a
 :class:`Child` by the lines it prints: ``waiting``, ``event <label>``, ``result <json>``.
-Also here: :func:`check_store`, the durability contract checked with plain ``sqlite3``.
+Also here: :func:`check_store`, the durability contract checked without kazeflow.
 """
 
 from __future__ import annotations
@@ -209,9 +209,9 @@ def make_flow(kind: str, store: Any) -> Flow:
 
 
 @contextlib.contextmanager
-def opened(kind: str, root: Path) -> Iterator[Any]:
-    """The flow ``kind`` on the store at ``root``, closed afterwards."""
-    flow = make_flow(kind, Store(root))
+def opened(kind: str, root: Path, metadata: str | None = None) -> Iterator[Any]:
+    """The flow ``kind`` on the store at ``root`` (with ``metadata``), closed afterwards."""
+    flow = make_flow(kind, Store(root, metadata=metadata))
     try:
         yield flow
     finally:
@@ -232,8 +232,8 @@ def read_log(path: Path) -> Counter[str]:
 
 # ---------------------------------------------------------------- the store, checked raw
 
-def check_store(root: Path) -> dict[str, str]:
-    """Assert the durability contract on disk with plain ``sqlite3``; return committed rows.
+def check_store(root: Path, metadata: str | None = None) -> dict[str, str]:
+    """Assert the durability contract on disk and in the raw rows; return committed rows.
 
     Every ``materialized`` row and every ``objects`` row names a file under ``objects/``
     of the recorded size whose SHA-256 is its name; no temp file sits under an object name.
@@ -247,14 +247,10 @@ def check_store(root: Path) -> dict[str, str]:
             for path in shard.iterdir():
                 assert len(path.name) == 62 and not path.name.endswith(".partial"), path
                 assert _sha256(path) == shard.name + path.name, f"partial object {path}"
-    conn = sqlite3.connect(root / "kazeflow.db")
-    try:
-        rows = conn.execute("SELECT asset_name, data_version, size FROM materializations "
-                            "WHERE status = 'materialized' ORDER BY id").fetchall()
-        rows += [("(objects table)", dv, size) for dv, size in
-                 conn.execute("SELECT data_version, size FROM objects")]
-    finally:
-        conn.close()
+    rows = raw_rows(root, metadata, "SELECT asset_name, data_version, size FROM "
+                    "materializations WHERE status = 'materialized' ORDER BY id")
+    rows += [("(objects table)", dv, size) for dv, size in
+             raw_rows(root, metadata, "SELECT data_version, size FROM objects")]
     committed: dict[str, str] = {}
     for asset_name, data_version, size in rows:
         path = objects / data_version[:2] / data_version[2:]
@@ -264,6 +260,28 @@ def check_store(root: Path) -> dict[str, str]:
         committed[asset_name] = data_version
     committed.pop("(objects table)", None)
     return committed
+
+
+def raw_rows(root: Path, metadata: str | None, sql: str, *params: Any
+             ) -> list[tuple[Any, ...]]:
+    """Rows of ``sql`` (``?`` placeholders) read without kazeflow: with plain
+    ``sqlite3`` from the store's own file, or from the ``metadata`` URL."""
+    url = metadata
+    if url is None:
+        conn = sqlite3.connect(root / "kazeflow.db")
+        try:
+            return conn.execute(sql, params).fetchall()
+        finally:
+            conn.close()
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(row) for row in conn.exec_driver_sql(sql.replace("?", "%s"),
+                                                              params)]
+    finally:
+        engine.dispose()
 
 
 def _sha256(path: Path) -> str:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -45,9 +46,10 @@ def _postgres_available() -> str | None:
         return f"PostgreSQL not reachable at {POSTGRES_URL}: {type(exc).__name__}: {exc}"
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL schema for one test (skips, or fails in CI, without a server)."""
+@contextlib.contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A fresh PostgreSQL schema, as a URL that uses it (skips, or fails in CI, without
+    a server); dropped afterwards."""
     problem = _postgres_available()
     if problem:
         if REQUIRE_SERVICES:
@@ -60,10 +62,41 @@ def postgres_url() -> Iterator[str]:
     with engine.begin() as conn:
         conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
     sep = "&" if "?" in POSTGRES_URL else "?"
-    yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
-    with engine.begin() as conn:
-        conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-    engine.dispose()
+    try:
+        yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        engine.dispose()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL schema for one test."""
+    with postgres_schema() as url:
+        yield url
+
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=BACKENDS)
+def any_metadata(request) -> Iterator[str | None]:
+    """For scenarios in several processes: None (each store's own SQLite file) or the
+    URL of a fresh PostgreSQL schema (children get it as ``$KAZEFLOW_METADATA_URL``)."""
+    if request.param == "sqlite":
+        yield None
+    else:
+        yield request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def new_metadata(request) -> Iterator[Callable[[], str | None]]:
+    """Module scope, for scenarios shared by several tests: each call gives what
+    :func:`any_metadata` gives, a fresh schema each time (dropped at the module's end)."""
+    with contextlib.ExitStack() as schemas:
+        yield lambda: None if request.param == "sqlite" else \
+            schemas.enter_context(postgres_schema())
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -11,7 +11,8 @@ asset executes once overall, also for a run that decided "stale" just before ano
 committed (tested with a run stopped between its decision and its lease). The bound that
 would remain if a lease could not apply (another host without shared locks) is at most
 once per run and asset; every scenario asserts that too. ``benchmarks/soak.py`` runs
-longer variants.
+longer variants. Each scenario runs on SQLite and on PostgreSQL metadata (there leases
+are advisory locks in the database).
 """
 
 from __future__ import annotations
@@ -68,13 +69,19 @@ class Together:
     reports: list[dict[str, Any]]  # per run: materialized, reused, digests
     errors: list[str]  # stderr of each child, or exceptions of threads
     executions: Counter[str]
+    metadata: str | None = None  # the metadata URL (None: the store's SQLite file)
 
     @property
     def duplicates(self) -> int:
         return sum(self.executions.values()) - len(SLOW)
 
 
-def processes_scenario(tmp: Path, processes: int) -> Together:
+def _metadata_env(metadata: str | None) -> dict[str, str]:
+    """What a child needs in its environment to use the ``metadata`` URL."""
+    return {} if metadata is None else {"KAZEFLOW_METADATA_URL": metadata}
+
+
+def processes_scenario(tmp: Path, processes: int, metadata: str | None) -> Together:
     """``processes`` children on one fresh store, released at once by a start file.
 
     The store is created by the children themselves (their first opens race too).
@@ -82,7 +89,7 @@ def processes_scenario(tmp: Path, processes: int) -> Together:
     barrier, log = tmp / "go", tmp / "executions.log"
     spec = {"store": str(tmp / "store"), "flow": "slow", "barrier": str(barrier),
             "open_early": False}
-    env = {LOG_ENV: str(log), NAP_ENV: NAP}
+    env = {LOG_ENV: str(log), NAP_ENV: NAP, **_metadata_env(metadata)}
     with contextlib.ExitStack() as stack:
         children = [stack.enter_context(Child(spec, env)) for _ in range(processes)]
         for child in children:
@@ -90,10 +97,10 @@ def processes_scenario(tmp: Path, processes: int) -> Together:
         barrier.touch()
         reports = [child.result() for child in children]
     return Together(tmp / "store", reports, [c.error_output() for c in children],
-                    read_log(log))
+                    read_log(log), metadata)
 
 
-def threads_scenario(tmp: Path, threads: int) -> Together:
+def threads_scenario(tmp: Path, threads: int, metadata: str | None) -> Together:
     """``threads`` threads run one ``Flow`` object (store not yet opened) at once."""
     log = tmp / "executions.log"
     start = threading.Barrier(threads)
@@ -101,7 +108,7 @@ def threads_scenario(tmp: Path, threads: int) -> Together:
     errors: list[str] = []
 
     with environment(**{LOG_ENV: str(log), NAP_ENV: NAP}), \
-            opened("slow", tmp / "store") as flow:
+            opened("slow", tmp / "store", metadata) as flow:
         def work(i: int) -> None:
             start.wait()
             try:
@@ -118,7 +125,7 @@ def threads_scenario(tmp: Path, threads: int) -> Together:
         reports = [{"materialized": list(r.materialized), "reused": list(r.reused),
                     "digests": {name: digest(r[name]) for name in r}}
                    for r in results if r is not None]
-    return Together(tmp / "store", reports, errors, read_log(log))
+    return Together(tmp / "store", reports, errors, read_log(log), metadata)
 
 
 def assert_all_succeeded_alike(together: Together, runs: int) -> None:
@@ -131,8 +138,8 @@ def assert_all_succeeded_alike(together: Together, runs: int) -> None:
         assert len(set(report["reused"])) == len(report["reused"])
     assert set(together.executions) == set(SLOW)
     assert max(together.executions.values()) <= runs, together.executions
-    check_store(together.root)
-    with opened("slow", together.root) as flow:
+    check_store(together.root, together.metadata)
+    with opened("slow", together.root, together.metadata) as flow:
         report = flow.store.verify()
         assert report.ok and not report.orphaned, report
         assert [run.status for run in flow.runs()] == ["succeeded"] * runs
@@ -146,8 +153,8 @@ def assert_each_asset_once(together: Together) -> None:
 # ---------------------------------------------------------------- processes
 
 @pytest.fixture(scope="module")
-def four_processes(tmp_path_factory: pytest.TempPathFactory) -> Together:
-    return processes_scenario(tmp_path_factory.mktemp("processes"), 4)
+def four_processes(tmp_path_factory: pytest.TempPathFactory, new_metadata) -> Together:
+    return processes_scenario(tmp_path_factory.mktemp("processes"), 4, new_metadata())
 
 
 @pytest.mark.slow
@@ -163,8 +170,8 @@ def test_processes_running_one_flow_together_execute_each_asset_once(four_proces
 # ---------------------------------------------------------------- threads
 
 @pytest.fixture(scope="module")
-def four_threads(tmp_path_factory: pytest.TempPathFactory) -> Together:
-    return threads_scenario(tmp_path_factory.mktemp("threads"), 4)
+def four_threads(tmp_path_factory: pytest.TempPathFactory, new_metadata) -> Together:
+    return threads_scenario(tmp_path_factory.mktemp("threads"), 4, new_metadata())
 
 
 def test_threads_sharing_one_flow_all_succeed_alike(four_threads):
@@ -177,11 +184,11 @@ def test_threads_sharing_one_flow_execute_each_asset_once(four_threads):
 
 # ---------------------------------------------------------------- a late decider
 
-def late_decider_scenario(tmp: Path) -> Together:
+def late_decider_scenario(tmp: Path, metadata: str | None) -> Together:
     """``late`` stops at its lease request for s_first (it has decided s_first is stale);
     ``early`` then runs the flow to completion; then ``late`` goes on."""
     root, log, release = tmp / "store", tmp / "executions.log", tmp / "release"
-    env = {LOG_ENV: str(log), NAP_ENV: "0.05"}
+    env = {LOG_ENV: str(log), NAP_ENV: "0.05", **_metadata_env(metadata)}
     late_spec = {"store": str(root), "flow": "slow", "stop": "s_first:lease",
                  "action": "hold", "release": str(release)}
     with Child(late_spec, env) as late, Child({"store": str(root), "flow": "slow"},
@@ -191,12 +198,12 @@ def late_decider_scenario(tmp: Path) -> Together:
         release.touch()
         late.result()
     return Together(root, [early.report, late.report],
-                    [early.error_output(), late.error_output()], read_log(log))
+                    [early.error_output(), late.error_output()], read_log(log), metadata)
 
 
 @pytest.fixture(scope="module")
-def late_decided(tmp_path_factory: pytest.TempPathFactory) -> Together:
-    return late_decider_scenario(tmp_path_factory.mktemp("late"))
+def late_decided(tmp_path_factory: pytest.TempPathFactory, new_metadata) -> Together:
+    return late_decider_scenario(tmp_path_factory.mktemp("late"), new_metadata())
 
 
 def test_duplicate_work_is_bounded_to_once_per_run(late_decided):
@@ -211,19 +218,19 @@ def test_a_run_that_decided_before_another_committed_reuses_its_result(late_deci
 # ---------------------------------------------------------------- gc racing runs
 
 def gc_scenario(tmp: Path, runs: int, *, seconds: float = 2.0, runner_processes: int = 0,
-                collectors: int = 1) -> None:
+                collectors: int = 1, metadata: str | None = None) -> None:
     """gc(keep_last=1) in a loop in ``collectors`` processes while this process runs the
     gc flow with changing config (``runs`` times and for ``seconds`` at least; and
     ``runner_processes`` more, ``runs`` times each): every value of every run loads and is
     right, and the store verifies at the end."""
-    root, stop = tmp / "store", tmp / "stop"
-    with opened("gc", root) as flow, contextlib.ExitStack() as stack:
+    root, stop, env = tmp / "store", tmp / "stop", _metadata_env(metadata)
+    with opened("gc", root, metadata) as flow, contextlib.ExitStack() as stack:
         flow.store.metadata  # noqa: B018 - created before the others open it
         gcs = [stack.enter_context(Child({"mode": "gc", "store": str(root),
-                                          "stop_file": str(stop)}))
+                                          "stop_file": str(stop)}, env))
                for _ in range(collectors)]
         runners = [stack.enter_context(Child({"mode": "gc_runs", "store": str(root),
-                                              "runs": runs, "offset": n + 1}))
+                                              "runs": runs, "offset": n + 1}, env))
                    for n in range(runner_processes)]
         for child in gcs + runners:
             child.expect("waiting")
@@ -241,15 +248,15 @@ def gc_scenario(tmp: Path, runs: int, *, seconds: float = 2.0, runner_processes:
         assert not problems, problems
         assert all(t["loops"] > 1 for t in totals), totals
         assert sum(t["records"] for t in totals) > 0, totals
-        check_store(root)
+        check_store(root, metadata)
         assert flow.store.verify().ok
         for record in flow.history():  # what gc kept all loads
             if record.status == "materialized":
                 flow.load(record.asset_name, record.id)
 
 
-def test_gc_in_a_loop_never_breaks_a_concurrent_run(tmp_path):
-    gc_scenario(tmp_path, runs=20)
+def test_gc_in_a_loop_never_breaks_a_concurrent_run(tmp_path, any_metadata):
+    gc_scenario(tmp_path, runs=20, metadata=any_metadata)
 
 
 #: The gc flow's first config with only g_offset changed: g_scaled stays fresh.
@@ -282,13 +289,13 @@ def test_an_upstream_lost_and_remade_by_another_run_still_feeds_the_downstream(t
     assert len(report["reused"]) == len(set(report["reused"])), report["reused"]
 
 
-def test_what_a_run_reused_still_loads_after_a_concurrent_gc(tmp_path):
+def test_what_a_run_reused_still_loads_after_a_concurrent_gc(tmp_path, any_metadata):
     root, release = tmp_path / "store", tmp_path / "release"
     spec = {"store": str(root), "flow": "gc", "config": _flows.gc_config(0),
             "stop": "run:finish_run", "action": "hold", "release": str(release)}
-    with opened("gc", root) as flow:
+    with opened("gc", root, any_metadata) as flow:
         flow.run(config=_flows.gc_config(0))
-        with Child(spec) as reader:
+        with Child(spec, _metadata_env(any_metadata)) as reader:
             reader.event()  # everything reused; values not read yet
             flow.run(config=_flows.gc_config(1))  # newer records of three assets
             flow.store.gc(keep_last=1)

@@ -14,7 +14,6 @@ import io
 import os
 import shutil
 import signal
-import sqlite3
 import threading
 import time
 from collections import deque
@@ -25,7 +24,7 @@ from typing import Any
 
 import _flows
 import pytest
-from _flows import DIAMOND_CONFIG, Child, check_store, digest, opened
+from _flows import DIAMOND_CONFIG, Child, check_store, digest, opened, raw_rows
 
 DIAMOND = [a.name for a in _flows.FLOWS["diamond"]]
 #: A later config that changes d_right, so d_right, d_joined and d_report re-run.
@@ -73,21 +72,13 @@ def age(paths: Sequence[Path], seconds: float = 3600.0) -> None:
 
 def committed_by(root: Path, pid: int) -> set[str]:
     """Assets with a materialized row committed by the run of process ``pid``."""
-    conn = sqlite3.connect(root / "kazeflow.db")
-    try:
-        return {name for (name,) in conn.execute(
-            "SELECT m.asset_name FROM materializations m JOIN runs r USING (run_id) "
-            "WHERE r.pid = ? AND m.status = 'materialized'", (pid,))}
-    finally:
-        conn.close()
+    return {name for (name,) in raw_rows(
+        root, None, "SELECT m.asset_name FROM materializations m JOIN runs r USING (run_id) "
+              "WHERE r.pid = ? AND m.status = 'materialized'", pid)}
 
 
 def raw_run_statuses(root: Path) -> dict[str, str]:
-    conn = sqlite3.connect(root / "kazeflow.db")
-    try:
-        return dict(conn.execute("SELECT run_id, status FROM runs"))
-    finally:
-        conn.close()
+    return dict(raw_rows(root, None, "SELECT run_id, status FROM runs"))  # type: ignore[arg-type]
 
 
 def moment(label: str) -> str:

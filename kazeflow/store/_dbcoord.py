@@ -45,7 +45,8 @@ class Coordinator:
         self._describe = describe  # (exc, doing) -> StoreError naming the database
         self._connection: Any = None
         self._schema = ""
-        self._calling = threading.Lock()
+        self._calling = threading.Lock()  # one statement at a time on the connection
+        self._counting = threading.Lock()  # a hold's count and its lock change together
         #: key -> number of shared holds in this process, or -1 for an exclusive one
         self._held: dict[int, int] = {}
         self.closed = False
@@ -93,14 +94,16 @@ class Coordinator:
     def try_lock(self, key: int, shared: bool) -> bool:
         """Take ``key`` (shared or exclusive) if no one else holds it in a conflicting way,
         in this process or another."""
-        holds = self._held.get(key, 0)
-        if holds < 0 or (holds > 0 and not shared):
-            return False
-        function = "pg_try_advisory_lock_shared" if shared else "pg_try_advisory_lock"
-        if not self._call(f"SELECT {function}(%s)", (key,))[0][0]:
-            return False
-        self._held[key] = holds + 1 if shared else -1
-        return True
+        with self._counting:
+            holds = self._held.get(key, 0)
+            if holds < 0 or (holds > 0 and not shared):
+                return False
+            if holds == 0:  # the session takes it once; this process counts its holds
+                function = "pg_try_advisory_lock_shared" if shared else "pg_try_advisory_lock"
+                if not self._call(f"SELECT {function}(%s)", (key,))[0][0]:
+                    return False
+            self._held[key] = holds + 1 if shared else -1
+            return True
 
     def lock(self, key: int, shared: bool) -> None:
         """Take ``key``, waiting as long as it takes."""
@@ -110,14 +113,14 @@ class Coordinator:
             pause = min(pause * 2, _POLL_MAX)
 
     def unlock(self, key: int, shared: bool) -> None:
-        holds = self._held.get(key, 0)
-        if holds == 0:
-            return
-        if holds > 1:
-            self._held[key] = holds - 1
-        else:
+        with self._counting:
+            holds = self._held.get(key, 0)
+            if holds > 1:
+                self._held[key] = holds - 1
+                return
+            if holds == 0:  # a lost session released it already
+                return
             del self._held[key]
-        if self._connection is not None:  # a lost session released it already
             function = "pg_advisory_unlock_shared" if shared else "pg_advisory_unlock"
             self._call(f"SELECT {function}(%s)", (key,))
 
