@@ -82,6 +82,7 @@ class Store:
         self._metadata: MetadataStore | None = None
         self._objects: ObjectBackend | None = None
         self._coordinator: Coordinator | None = None
+        self._shared_database: bool | None = None  # PostgreSQL: known once opened
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -196,11 +197,13 @@ class Store:
     def coordinator(self) -> Coordinator | None:
         """Runs sharing a PostgreSQL database coordinate through it (leases, the gc
         lock, pins, liveness); None: through files in :attr:`root` (one machine)."""
-        if self._coordinator is None and self.metadata.engine.dialect.name == "postgresql":
-            with self._lock:
-                if self._coordinator is None:
-                    self._coordinator = Coordinator(self.metadata.engine,
-                                                    self.metadata.store_error)
+        if self._coordinator is None and self._shared_database is not False:
+            self._shared_database = self.metadata.engine.dialect.name == "postgresql"
+            if self._shared_database:
+                with self._lock:
+                    if self._coordinator is None:
+                        self._coordinator = Coordinator(self.metadata.engine,
+                                                        self.metadata.store_error)
         return self._coordinator
 
     def writing(self) -> Lock:
