@@ -132,6 +132,8 @@ def test_two_machines_running_at_once_compute_each_key_once(machines):
         assert not (machines.tmp / name / ".kazeflow" / "leases.lock").exists()
     with machines.store("four") as store:  # a fourth, later: every asset is fresh
         assert {run.status for run in store.runs()} == {"succeeded"}
+        for name in ("base", "left", "right", "report"):  # recorded once each
+            assert len(store.history(name)) == 1, store.history(name)
         assert store.verify().ok
 
 
