@@ -88,3 +88,30 @@ def test_locations_are_normalized():
     assert _locations.normalized("s3://b/p/") == "s3://b/p"
     assert _locations.normalized("file:///data/objs") == "/data/objs"
     assert _locations.normalized("rel") == os.path.abspath("rel")
+
+
+def test_a_local_store_imports_none_of_the_extras(tmp_path):
+    """``import kazeflow`` and cold and warm runs on the default store load neither a
+    database driver nor fsspec nor Dask."""
+    code = textwrap.dedent("""
+        import sys
+        from kazeflow import Flow, asset
+
+        @asset
+        def one():
+            return {"x": 1}
+
+        @asset
+        def two(one):
+            return one["x"] + 1
+
+        for _ in range(2):
+            Flow(["two"], store=sys.argv[1]).run()
+        heavy = ("psycopg", "psycopg2", "fsspec", "s3fs", "botocore", "distributed",
+                 "dask")
+        print(sorted(m for m in sys.modules if m.split(".")[0] in heavy))
+    """)
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "store")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
