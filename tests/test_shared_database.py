@@ -87,12 +87,16 @@ def machines(tmp_path, postgres_url):
               "KAZEFLOW_OBJECTS_URL": str(tmp_path / "objects"),
               "TEST_LOG": str(tmp_path / "executed.log")}
 
+    started: list[subprocess.Popen[str]] = []
+
     def start(machine: str, *args: str, **env: str) -> subprocess.Popen[str]:
         work = tmp_path / machine
         work.mkdir(exist_ok=True)
-        return subprocess.Popen([sys.executable, str(script), *args], cwd=work, text=True,
-                                env={**os.environ, **shared, "TEST_MACHINE": machine, **env},
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        started.append(subprocess.Popen(
+            [sys.executable, str(script), *args], cwd=work, text=True,
+            env={**os.environ, **shared, "TEST_MACHINE": machine, **env},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+        return started[-1]
 
     def store(machine: str) -> Store:
         return Store(tmp_path / machine / ".kazeflow", metadata=postgres_url,
@@ -106,7 +110,11 @@ def machines(tmp_path, postgres_url):
     start.store = store  # type: ignore[attr-defined]
     start.executed = executed  # type: ignore[attr-defined]
     start.tmp = tmp_path  # type: ignore[attr-defined]
-    return start
+    yield start
+    for process in started:  # a failed test leaves none waiting at a gate
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
 
 
 def _finish(process: subprocess.Popen[str]) -> str:
