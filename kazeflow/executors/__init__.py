@@ -9,6 +9,7 @@ store and write their result there themselves).
 - ``"sequential"`` (default): inline, one asset at a time, in plan order;
 - ``"threads"``: a thread pool (for assets that release the GIL: I/O, numpy);
 - ``"processes"``: worker processes started with ``spawn`` (for CPU-bound Python);
+- a ``distributed.Client`` (or a :class:`DaskExecutor`): tasks on a Dask cluster;
 - an executor object: one of the classes here, or any ``concurrent.futures.Executor``.
 """
 
@@ -106,12 +107,23 @@ def resolve(executor: str | Executor | concurrent.futures.Executor | None,
         return ProcessExecutor(max_workers), True
     if isinstance(executor, concurrent.futures.Executor):
         return PoolExecutor(executor, max_workers), False
+    if _is_dask_client(executor):
+        from kazeflow.executors._dask import DaskExecutor
+
+        return DaskExecutor(executor, max_workers), True  # its client stays the caller's
     if isinstance(executor, Executor) and not isinstance(executor, str):
         return executor, False
     raise KazeflowError(f"executor={executor!r} is not an executor; choose one of "
                         f"{', '.join(map(repr, NAMES))} or pass an executor object "
-                        "(kazeflow.executors.ThreadExecutor, ProcessExecutor, or a "
-                        "concurrent.futures executor)")
+                        "(kazeflow.executors.ThreadExecutor, ProcessExecutor, "
+                        "DaskExecutor, a distributed.Client or a concurrent.futures "
+                        "executor)")
+
+
+def _is_dask_client(executor: object) -> bool:
+    """Whether ``executor`` is a ``distributed.Client`` (told without importing Dask)."""
+    kind = type(executor)
+    return kind.__module__.split(".")[0] == "distributed" and kind.__name__ == "Client"
 
 
 def __getattr__(name: str) -> Any:  # the pool classes load only when used
@@ -123,4 +135,8 @@ def __getattr__(name: str) -> Any:  # the pool classes load only when used
         from kazeflow.executors._processes import ProcessExecutor
 
         return ProcessExecutor
+    if name == "DaskExecutor":
+        from kazeflow.executors._dask import DaskExecutor
+
+        return DaskExecutor
     raise AttributeError(name)
