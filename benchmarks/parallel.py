@@ -4,11 +4,14 @@ Run from a checkout::
 
     python benchmarks/parallel.py            # 8 x ~0.5 s assets + 1 downstream
     python benchmarks/parallel.py --seconds 0.1 --tiny 20   # a quick look
+    python benchmarks/parallel.py --dask     # also a Dask LocalCluster (kazeflow[dask])
 
 Workload ``wide``: 8 independent CPU-bound assets (pure Python, ≈ ``--seconds`` each)
 and one downstream that sums them, run cold (a new store) with ``executor="sequential"``
 and with ``executor="processes"`` (``max_workers`` = the CPUs); prints both times and the
-speedup (on 2 cores, close to 2x is the target). Workload ``tiny``: ``--tiny`` trivial
+speedup (on 2 cores, close to 2x is the target); with ``--dask`` also with a Dask
+``LocalCluster`` of ``--workers`` single-threaded worker processes, started before the
+timing (as a cluster would be). Workload ``tiny``: ``--tiny`` trivial
 independent assets run cold by each executor; the time above calling the functions
 directly, per asset, is each executor's bookkeeping overhead (deciding, pickling,
 storing, recording and, for processes, sending work to workers and starting them);
@@ -20,9 +23,11 @@ This is a benchmark, not a test: nothing here asserts a timing.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +108,17 @@ def direct(assets: list) -> float:
     return time.perf_counter() - started
 
 
+@contextlib.contextmanager
+def dask_client(workers: int) -> Iterator[Any]:
+    """A Dask client of a ``LocalCluster`` of ``workers`` one-thread worker processes."""
+    import distributed
+
+    with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        yield client
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=0.5, help="work per CPU asset")
@@ -110,26 +126,32 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--repeat", type=int, default=3, help="wide runs (best counts)")
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--dask", action="store_true",
+                        help="also run the wide workload on a Dask LocalCluster")
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="kazeflow-parallel-"))
 
     n = calibrate(args.seconds)
     wide = wide_flow(n)
-    times: dict[str, list[float]] = {"direct": [], "sequential": [], "processes": []}
-    for _ in range(args.repeat):  # interleaved: a busy neighbour slows all alike
-        times["direct"].append(direct(wide))
-        for ex in ("sequential", "processes"):
-            times[ex].append(timed_run(wide, workdir, ex, args.workers))
+    executors: dict[str, Any] = {"sequential": "sequential", "processes": "processes"}
+    with contextlib.ExitStack() as cluster:
+        if args.dask:
+            executors["dask"] = cluster.enter_context(dask_client(args.workers))
+        times: dict[str, list[float]] = {"direct": [], **{ex: [] for ex in executors}}
+        for _ in range(args.repeat):  # interleaved: a busy neighbour slows all alike
+            times["direct"].append(direct(wide))
+            for name, ex in executors.items():
+                times[name].append(timed_run(wide, workdir, ex, args.workers))
     best = {k: min(v) for k, v in times.items()}
     print(f"{os.cpu_count()} CPUs, max_workers={args.workers}; wide: 8 assets of "
           f"≈{best['direct'] / 8:.2f} s + 1 downstream; best of {args.repeat}")
     print(f"  wide, functions called directly  {best['direct']:6.2f} s")
-    for ex in ("sequential", "processes"):
+    for ex in executors:
         print(f"  wide cold run, {ex:<10}        {best[ex]:6.2f} s   (all: "
               f"{', '.join(f'{t:.2f}' for t in times[ex])})")
-    times = best  # type: ignore[assignment]
-    print(f"  speedup processes / sequential: {times['sequential'] / times['processes']:.2f}x"
-          f" (at most {min(args.workers, 8)}x on {args.workers} workers)")
+    for ex in executors.keys() - {"sequential"}:
+        print(f"  speedup {ex} / sequential: {best['sequential'] / best[ex]:.2f}x"
+              f" (at most {min(args.workers, 8)}x on {args.workers} workers)")
 
     tiny = tiny_flow(args.tiny)
     base = direct(tiny)
