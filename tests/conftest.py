@@ -108,3 +108,68 @@ def any_store(request, tmp_path) -> Iterator[Store]:
         url = request.getfixturevalue("postgres_url")
     with Store(tmp_path / "store", metadata=url) as s:
         yield s
+
+
+# ---------------------------------------------------------------- S3 on loopback (moto)
+
+def _s3_missing() -> str | None:
+    try:
+        import moto.server  # noqa: F401
+        import s3fs  # noqa: F401
+    except ImportError as exc:
+        return f"s3fs or moto is not installed ({exc}): pip install -e '.[test]'"
+    return None
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """An S3 API on loopback: moto's server, started once; the AWS environment variables
+    point every client (child processes too) at it while the session lasts."""
+    problem = _s3_missing()
+    if problem:
+        if REQUIRE_SERVICES:
+            pytest.fail(problem + " (KAZEFLOW_REQUIRE_SERVICES=1)")
+        pytest.skip(problem)
+    import logging
+    import socket
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    values = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing",
+              "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    old = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield endpoint
+    finally:
+        for name, value in old.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        server.stop()
+
+
+@pytest.fixture
+def s3_url(s3_endpoint: str) -> str:
+    """A fresh bucket: ``s3://<bucket>/kazeflow``."""
+    import s3fs
+
+    bucket = f"kz-{uuid.uuid4().hex[:12]}"
+    s3fs.S3FileSystem(use_listings_cache=False).mkdir(bucket)
+    return f"s3://{bucket}/kazeflow"
+
+
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
+def objects_location(request, tmp_path) -> str:
+    """Where a test's objects live: a local folder, or a bucket on the S3 API."""
+    if request.param == "local":
+        return str(tmp_path / "objects-elsewhere")
+    return request.getfixturevalue("s3_url")

@@ -140,15 +140,15 @@ class Store:
 
         before_create = None
         try:
+            own_objects = self.objects_url == str(self.root / "objects")
             if self._own_db is not None:
                 _dbfile.create_private(self._own_db)
-                before_create = functools.partial(_dbfile.refuse_lost_metadata,
-                                                  self._own_db, objects)
+                if own_objects:  # objects elsewhere may be shared: a new history is fine
+                    before_create = functools.partial(_dbfile.refuse_lost_metadata,
+                                                      self._own_db, objects)
             # the default layout keeps its id in the store folder, as it always did;
             # objects elsewhere carry their own, shared by every store that uses them
-            folder_id = (_folder.folder_id(self.root)
-                         if self.objects_url == str(self.root / "objects")
-                         else objects.identity())
+            folder_id = _folder.folder_id(self.root) if own_objects else objects.identity()
         except OSError as exc:
             raise StoreError(f"cannot write to the store folder {self.root}: "
                              f"{exc.strerror}; fix its permissions or choose another "
