@@ -9,18 +9,12 @@ import subprocess
 import sys
 
 import pytest
+from _services import require
 
 from kazeflow import Flow, FlowRunError, asset
 from kazeflow.executors import DaskExecutor
 
-try:
-    import distributed
-except ImportError as exc:  # pragma: no cover - CI installs the [test] extra
-    if os.environ.get("KAZEFLOW_REQUIRE_SERVICES") == "1":
-        raise RuntimeError(f"distributed is missing ({exc}) under "
-                           "KAZEFLOW_REQUIRE_SERVICES=1: pip install -e '.[test]'") from exc
-    pytest.skip(f"distributed is not installed ({exc}): pip install 'kazeflow[dask]'",
-                allow_module_level=True)
+distributed = require("distributed", "dask")
 
 
 @pytest.fixture(scope="module")
