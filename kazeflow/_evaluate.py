@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 
 from kazeflow._hashing import cache_key
 from kazeflow._prepare import PreparedAsset
@@ -48,6 +48,7 @@ class Evaluator:
             self.latest_keys = dict(records.latest_keys(prepared))
         self._objects = objects
         self._exists: dict[str, bool] = {}
+        self._prefetched = False
         #: Data versions this run produced that no object had before: no recorded key
         #: can contain them, so their downstream needs no lookup by key.
         self.new_versions: set[str] = set()
@@ -135,10 +136,22 @@ class Evaluator:
         if record.data_version is None or record.size is None:
             return False
         known = self._exists.get(record.data_version)
+        if known is None and not self._prefetched and self._objects.batches_presence:
+            self._prefetch()
+            known = self._exists.get(record.data_version)
         if known is None:
             known = self._exists[record.data_version] = self._objects.has(
                 record.data_version, record.size)
         return known
+
+    def _prefetch(self) -> None:
+        """Ask at once whether the objects of every newest record are there."""
+        self._prefetched = True
+        wanted = {(key.data_version, key.size) for key in self.latest_keys.values()
+                  if key.data_version is not None and key.size is not None}
+        there = self._objects.present(wanted)
+        self._exists.update((data_version, data_version in there)
+                            for data_version, _ in wanted)
 
     def forget(self, data_version: str) -> None:
         """Stat this object again next time (it was found missing or corrupt)."""
@@ -187,6 +200,11 @@ class _NoRecords:
 
     def has(self, data_version: str, size: int) -> bool:
         return False
+
+    batches_presence = False
+
+    def present(self, objects: Iterable[tuple[str, int]]) -> set[str]:
+        return set()
 
 
 NO_RECORDS = _NoRecords()

@@ -16,7 +16,7 @@ import stat
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, cast
@@ -133,6 +133,13 @@ class ObjectStore:
             StoreError: ``data_version`` is not one (a damaged or edited record).
         """
         return self._size(data_version) == size
+
+    batches_presence = False  # a stat each is as cheap as it gets
+
+    def present(self, objects: Iterable[tuple[str, int]]) -> set[str]:
+        """The data versions of ``objects`` that exist with their size."""
+        return {data_version for data_version, size in objects
+                if self.has(data_version, size)}
 
     def put(self, value: Any) -> tuple[str, int]:
         """Pickle ``value`` durably; return its data version and size (write + commit)."""

@@ -19,14 +19,14 @@ unpickled only when its bytes match its name, else moved to ``quarantine/``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
 import tempfile
-import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ from kazeflow.store.interface import StoredObject
 _PART = 8 << 20  # bytes per uploaded part (S3's least is 5 MiB) and per read block
 _TEMP_MAX_AGE = 3600.0  # seconds; a temp key older than this is a dead uploader's
 _UPLOADS = 2  # parts in flight at once: memory is _UPLOADS x _PART
+_CONCURRENT_HEADS = 32  # presence checks in flight at once (see present)
 
 
 def _spool_folder() -> Path:
@@ -68,8 +69,6 @@ class RemoteObjects:
         self._root = root.rstrip("/")
         self._conditional = conditional_writes
         self._spool = ObjectStore(_spool_folder())
-        self._known: set[str] = set()  # objects seen to exist (they never change)
-        self._known_lock = threading.Lock()
 
     @property
     def location(self) -> str:
@@ -97,14 +96,37 @@ class RemoteObjects:
             raise self._error(exc, "read") from exc
 
     def has(self, data_version: str, size: int) -> bool:
-        """Whether the object exists with ``size`` (one HEAD; yes is remembered)."""
-        if data_version in self._known:
-            return True
-        found = self._size(data_version) == size
-        if found:
-            with self._known_lock:
-                self._known.add(data_version)
-        return found
+        """Whether the object exists with ``size``: one HEAD, never remembered (a run
+        checks again after pinning, to see what a gc elsewhere removed)."""
+        return self._size(data_version) == size
+
+    batches_presence = True
+
+    def present(self, objects: Iterable[tuple[str, int]]) -> set[str]:
+        """The data versions of ``objects`` that exist with their size: concurrent HEADs
+        (``_CONCURRENT_HEADS`` at a time) on an asynchronous filesystem."""
+        wanted = list(objects)
+        if not getattr(self.fs, "async_impl", False):
+            return {dv for dv, size in wanted if self.has(dv, size)}
+        from fsspec.asyn import sync
+
+        limit = asyncio.Semaphore(_CONCURRENT_HEADS)
+
+        async def size_of(data_version: str) -> int | None:
+            async with limit:
+                try:
+                    return int((await self.fs._info(self._key(data_version)))["size"])
+                except FileNotFoundError:
+                    return None
+
+        async def all_sizes() -> list[int | None]:
+            return await asyncio.gather(*(size_of(dv) for dv, _ in wanted))
+
+        try:
+            sizes = sync(self.fs.loop, all_sizes)
+        except Exception as exc:
+            raise self._error(exc, "read") from exc
+        return {dv for (dv, size), found in zip(wanted, sizes, strict=True) if found == size}
 
     # ---------------------------------------------------------------- writing
 
@@ -152,8 +174,6 @@ class RemoteObjects:
             finally:
                 with contextlib.suppress(FileNotFoundError):
                     self.fs.rm_file(temp)
-        with self._known_lock:
-            self._known.add(item.data_version)
 
     def _create(self, item: PendingObject, key: str, conditional: bool = True) -> None:
         mode = "create" if conditional else "overwrite"
@@ -255,8 +275,6 @@ class RemoteObjects:
         return next(self.iter_objects(), None) is None
 
     def delete(self, data_version: str) -> None:
-        with self._known_lock:
-            self._known.discard(data_version)
         try:
             self.fs.rm_file(self._key(data_version))
         except FileNotFoundError:
@@ -266,8 +284,6 @@ class RemoteObjects:
 
     def quarantine(self, data_version: str) -> str:
         """Move a corrupt object to ``quarantine/``; where it went."""
-        with self._known_lock:
-            self._known.discard(data_version)
         target = f"{self._root}/quarantine/{data_version}.{int(time.time())}"
         try:
             self.fs.copy(self._key(data_version), target)

@@ -63,6 +63,12 @@ class ObjectPresence(Protocol):
 
     def has(self, data_version: str, size: int) -> bool: ...
 
+    #: Whether :meth:`present` is much cheaper than :meth:`has` for each (remote storage:
+    #: concurrent requests); a local stat is cheap enough one at a time.
+    batches_presence: bool
+
+    def present(self, objects: Iterable[tuple[str, int]]) -> set[str]: ...  # which exist
+
 
 class Objects(ObjectPresence, Protocol):
     """The content-addressed object store."""
