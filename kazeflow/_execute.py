@@ -345,7 +345,8 @@ class ScheduledRun:
                 return failed
         upstream = {name: self.state.versions[name] for name in item.inputs}
         return self.executor.submit(call_remote, payload, item.name, upstream, self.run_id,
-                                    self.store.objects.location)
+                                    self.store.objects.location,
+                                    getattr(self.executor, "same_host", True))
 
     def _complete(self, future: concurrent.futures.Future[Outcome]) -> None:
         """Record a finished asset and release its downstream."""

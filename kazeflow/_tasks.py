@@ -77,7 +77,7 @@ def call_local(item: Asset, kwargs: dict[str, Any], config: Config | None, run_i
 
 
 def call_remote(payload: bytes, name: str, inputs: dict[str, str], run_id: str,
-                objects_location: str) -> Outcome:
+                objects_location: str, same_host: bool = True) -> Outcome:
     """In a worker process: load the upstreams from the store (hash-verified), call the
     asset, and make its result durable in the store; only its data version goes back.
 
@@ -107,8 +107,9 @@ def call_remote(payload: bytes, name: str, inputs: dict[str, str], run_id: str,
         return Outcome(started, time.time(), error=f"asset {name!r}: {exc}",
                        exc=_picklable(exc))
     # Durable before the parent records it: here, or by the parent's one syncfs for
-    # its whole batch (Linux), which spares each worker two fsyncs per object.
-    objects.commit([pending], durable=not objects.can_sync_later)
+    # its whole batch (Linux), which spares each worker two fsyncs per object; that
+    # reaches only the parent's own machine's disks (``same_host``).
+    objects.commit([pending], durable=not (same_host and objects.can_sync_later))
     return Outcome(started, time.time(), pending.data_version, pending.size, pending.is_new,
                    context.metadata)
 

@@ -5,6 +5,7 @@ dying worker fails only its asset."""
 from __future__ import annotations
 
 import os
+import pickle
 import subprocess
 import sys
 
@@ -123,3 +124,33 @@ def test_import_kazeflow_does_not_import_dask():
             "print(any(m.split('.')[0] in ('dask', 'distributed') for m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.strip() == "False", done.stderr
+
+
+class _Measured(DaskExecutor):
+    """Records the pickled size of what goes to the cluster and what comes back."""
+
+    def __init__(self, client) -> None:
+        super().__init__(client)
+        self.sizes: list[int] = []
+
+    def submit(self, fn, /, *args):
+        self.sizes.append(len(pickle.dumps(args)))
+        future = super().submit(fn, *args)
+        future.add_done_callback(lambda done: self.sizes.append(len(pickle.dumps(
+            done.result()))))
+        return future
+
+
+def test_values_stay_in_the_store_only_data_versions_travel(client, tmp_path):
+    @asset
+    def big():
+        return b"x" * (8 << 20)
+
+    @asset
+    def size(big):
+        return len(big)
+
+    executor = _Measured(client)
+    assert Flow(assets=[big, size], store=tmp_path / "s").run(executor=executor)["size"] \
+        == 8 << 20
+    assert len(executor.sizes) == 4 and max(executor.sizes) < 10_000, executor.sizes

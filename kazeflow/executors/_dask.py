@@ -45,6 +45,9 @@ class DaskExecutor:
     """
 
     in_process = False
+    #: Workers may be other machines: each makes its objects durable itself (the
+    #: caller's one ``syncfs`` per batch reaches only its own disks).
+    same_host = False
 
     def __init__(self, client: Any, max_workers: int | None = None, *,
                  timeout: float = 30) -> None:
