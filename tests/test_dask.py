@@ -110,6 +110,8 @@ def test_a_scheduler_address_makes_a_client_of_its_own(client, tmp_path):
     finally:
         executor.shutdown()
     assert executor.client.status == "closed"
+    again = Flow(assets=diamond(), store=tmp_path / "s").run(executor=client.scheduler.address)
+    assert sorted(again.reused) == ["joined", "left", "right", "source"]
 
 
 def test_an_unreachable_scheduler_is_a_clear_error():

@@ -9,7 +9,8 @@ store and write their result there themselves).
 - ``"sequential"`` (default): inline, one asset at a time, in plan order;
 - ``"threads"``: a thread pool (for assets that release the GIL: I/O, numpy);
 - ``"processes"``: worker processes started with ``spawn`` (for CPU-bound Python);
-- a ``distributed.Client`` (or a :class:`DaskExecutor`): tasks on a Dask cluster;
+- a ``distributed.Client``, a :class:`DaskExecutor` or a scheduler address
+  (``"tcp://host:8786"``): tasks on a Dask cluster;
 - an executor object: one of the classes here, or any ``concurrent.futures.Executor``.
 """
 
@@ -107,6 +108,10 @@ def resolve(executor: str | Executor | concurrent.futures.Executor | None,
         return ProcessExecutor(max_workers), True
     if isinstance(executor, concurrent.futures.Executor):
         return PoolExecutor(executor, max_workers), False
+    if isinstance(executor, str) and executor.startswith(("tcp://", "tls://")):
+        from kazeflow.executors._dask import DaskExecutor
+
+        return DaskExecutor(executor, max_workers), True  # closes the client it made
     if _is_dask_client(executor):
         from kazeflow.executors._dask import DaskExecutor
 
@@ -114,7 +119,8 @@ def resolve(executor: str | Executor | concurrent.futures.Executor | None,
     if isinstance(executor, Executor) and not isinstance(executor, str):
         return executor, False
     raise KazeflowError(f"executor={executor!r} is not an executor; choose one of "
-                        f"{', '.join(map(repr, NAMES))} or pass an executor object "
+                        f"{', '.join(map(repr, NAMES))}, a Dask scheduler address "
+                        "('tcp://host:8786') or pass an executor object "
                         "(kazeflow.executors.ThreadExecutor, ProcessExecutor, "
                         "DaskExecutor, a distributed.Client or a concurrent.futures "
                         "executor)")
