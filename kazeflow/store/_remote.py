@@ -143,12 +143,13 @@ class RemoteObjects:
         return pending.data_version, pending.size
 
     def commit(self, pending: Sequence[StoredObject], durable: bool = True) -> None:
-        """Upload the written objects that are not there yet; then drop their spool
+        """Upload the written objects that are not there yet (a large one is looked for
+        first; a small one is sent, its conditional create tells); then drop their spool
         files. An upload that succeeded is durable."""
         items = [item for item in pending if isinstance(item, PendingObject)]
         try:
             for item in items:
-                if not self.has(item.data_version, item.size):
+                if item.size < _PART or not self.has(item.data_version, item.size):
                     self._upload(item)
         except Exception as exc:
             raise self._error(exc, "write") from exc
