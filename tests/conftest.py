@@ -144,16 +144,12 @@ def s3_endpoint() -> Iterator[str]:
     endpoint = f"http://127.0.0.1:{port}"
     values = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing",
               "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-    old = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
     try:
-        yield endpoint
+        with pytest.MonkeyPatch.context() as environment:
+            for name, value in values.items():
+                environment.setenv(name, value)
+            yield endpoint
     finally:
-        for name, value in old.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
         server.stop()
 
 

@@ -274,11 +274,7 @@ class ObjectStore:
             with raw:
                 read = _pickling.read_object(raw)
         if read is None or read.digest != data_version:
-            moved = self.quarantine(data_version)
-            raise IntegrityError(
-                f"object {data_version[:12]}… is corrupt (its bytes do not hash to its "
-                f"name); it was moved to {moved} and the next run will materialize it "
-                "again", data_version=data_version, path=moved)
+            raise corrupt_error(data_version, self.quarantine(data_version))
         return _pickling.load(read)
 
     def digest(self, data_version: str) -> str | None:
@@ -521,6 +517,14 @@ def _temp_name() -> str:
     """A temp file name unique across processes and threads, without a syscall each."""
     return (f"{_TEMP_TAG}-{os.getpid()}-{threading.get_ident()}-{next(_TEMP_COUNTER)}"
             f"{TEMP_SUFFIX}")
+
+
+def corrupt_error(data_version: str, moved: str | os.PathLike[str]) -> IntegrityError:
+    """The error for an object whose bytes do not hash to its name (now ``moved``)."""
+    return IntegrityError(
+        f"object {data_version[:12]}… is corrupt (its bytes do not hash to its name); it "
+        f"was moved to {moved} and the next run will materialize it again",
+        data_version=data_version, path=moved)
 
 
 def _write_error(root: Path, exc: OSError) -> StoreError:

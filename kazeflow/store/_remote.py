@@ -32,10 +32,10 @@ from typing import Any
 
 import fsspec
 
-from kazeflow.errors import IntegrityError, ObjectNotFoundError, StoreError
+from kazeflow.errors import ObjectNotFoundError, StoreError
 from kazeflow.store import _pickling
 from kazeflow.store._fs import check_data_version, is_data_version
-from kazeflow.store._objects import ObjectStore, ObjectWrite, PendingObject
+from kazeflow.store._objects import ObjectStore, ObjectWrite, PendingObject, corrupt_error
 from kazeflow.store.interface import StoredObject
 
 _PART = 8 << 20  # bytes per uploaded part (S3's least is 5 MiB) and per read block
@@ -237,11 +237,7 @@ class RemoteObjects:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp)
         if read.digest != data_version:
-            moved = self.quarantine(data_version)
-            raise IntegrityError(
-                f"object {data_version[:12]}… is corrupt (its bytes do not hash to its "
-                f"name); it was moved to {moved} and the next run will materialize it "
-                "again", data_version=data_version, path=moved)
+            raise corrupt_error(data_version, self.quarantine(data_version))
         return _pickling.load(read)
 
     def digest(self, data_version: str) -> str | None:
