@@ -90,6 +90,13 @@ def any_metadata(request) -> Iterator[str | None]:
         yield request.getfixturevalue("postgres_url")
 
 
+@pytest.fixture
+def postgres_schemas() -> Iterator[Callable[[], str]]:
+    """Each call: the URL of another fresh PostgreSQL schema (all dropped afterwards)."""
+    with contextlib.ExitStack() as schemas:
+        yield lambda: schemas.enter_context(postgres_schema())
+
+
 @pytest.fixture(scope="module", params=BACKENDS)
 def new_metadata(request) -> Iterator[Callable[[], str | None]]:
     """Module scope, for scenarios shared by several tests: each call gives what
