@@ -115,3 +115,25 @@ def test_a_local_store_imports_none_of_the_extras(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_the_command_line_takes_both_locations(tmp_path):
+    @asset
+    def one():
+        return 1
+
+    metadata, objects = f"sqlite:///{tmp_path / 'meta.db'}", str(tmp_path / "objs")
+    with Store(tmp_path / "work", metadata=metadata, objects=objects) as store:
+        Flow(["one"], store=store).run()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KAZEFLOW_")}
+    shown = subprocess.run(
+        [sys.executable, "-m", "kazeflow", "history", "--store", str(tmp_path / "other"),
+         "--metadata-url", metadata, "--objects-url", objects],
+        capture_output=True, text=True, env=env, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert "one" in shown.stdout and "materialized" in shown.stdout
+    checked = subprocess.run(
+        [sys.executable, "-m", "kazeflow", "verify", "--store", str(tmp_path / "other"),
+         "--metadata-url", metadata, "--objects-url", objects],
+        capture_output=True, text=True, env=env, timeout=60)
+    assert checked.returncode == 0 and "1" in checked.stdout, checked.stdout + checked.stderr
