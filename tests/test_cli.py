@@ -547,3 +547,20 @@ def test_after_the_quickstart_the_readme_status_example_says_fresh(kz, tmp_path)
     cli = json.loads(kz("status", "quickstart.py:flow", "--json").stdout)
     assert [(s["asset_name"], s["state"]) for s in cli] == [("raw_data", "fresh"),
                                                             ("processed_data", "fresh")]
+
+
+def test_help_and_db_import_sqlalchemy_only_when_a_store_is_opened(tmp_path):
+    """``kazeflow --help`` loads neither SQLAlchemy nor Alembic; ``db current`` still
+    works (it imports them when it runs)."""
+    code = ("import sys\n"
+            "from kazeflow.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'sqlalchemy', "
+            "'alembic'}), file=sys.stderr)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0 and done.stderr.strip() == "[]", done.stderr
+    current = subprocess.run([sys.executable, "-m", "kazeflow", "db", "current", "--store",
+                              str(tmp_path / "s")], capture_output=True, text=True,
+                             timeout=60)
+    assert current.returncode == 0 and "no schema yet" in current.stdout, current.stderr
