@@ -38,3 +38,17 @@ def test_small_benchmark_run_prints_every_workload(tmp_path):
     figures = json.loads(out.read_text())
     assert [row["workload"] for row in figures["rows"]] == EXPECTED_ROWS
     assert all(row["value"] > 0 for row in figures["rows"])
+
+
+def test_the_whole_process_benchmark_prints_every_row(tmp_path):
+    """benchmarks/process.py, CI-sized: every row, each contender measured."""
+    script = BENCH.with_name("process.py")
+    proc = subprocess.run([sys.executable, str(script), "--sizes", "10", "--repeats", "1",
+                           "--workdir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    rows = {line[:26].strip(): line for line in proc.stdout.splitlines()[2:]}
+    assert list(rows) == ["dag-10 cold", "dag-10 warm", "dag-10 change", "dag-10 status()",
+                          "dag-10 kazeflow status", "kazeflow --help"]
+    for phase in ("cold", "warm", "change"):
+        assert rows[f"dag-10 {phase}"].count(" s (") == 3, rows  # plain, joblib, kazeflow
