@@ -8,12 +8,11 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
+from _services import require, unavailable
 
 from kazeflow.assets import registry
 from kazeflow.store import Store
 
-#: CI sets this so that tests needing PostgreSQL fail instead of skipping.
-REQUIRE_SERVICES = os.environ.get("KAZEFLOW_REQUIRE_SERVICES") == "1"
 POSTGRES_URL = os.environ.get("KAZEFLOW_TEST_POSTGRES_URL",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -52,9 +51,7 @@ def postgres_schema() -> Iterator[str]:
     a server); dropped afterwards."""
     problem = _postgres_available()
     if problem:
-        if REQUIRE_SERVICES:
-            pytest.fail(problem + " (KAZEFLOW_REQUIRE_SERVICES=1)")
-        pytest.skip(problem)
+        unavailable(problem)
     import sqlalchemy
 
     schema = f"kz_{uuid.uuid4().hex[:12]}"
@@ -119,24 +116,12 @@ def any_store(request, tmp_path) -> Iterator[Store]:
 
 # ---------------------------------------------------------------- S3 on loopback (moto)
 
-def _s3_missing() -> str | None:
-    try:
-        import moto.server  # noqa: F401
-        import s3fs  # noqa: F401
-    except ImportError as exc:
-        return f"s3fs or moto is not installed ({exc}): pip install -e '.[test]'"
-    return None
-
-
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
     """An S3 API on loopback: moto's server, started once; the AWS environment variables
     point every client (child processes too) at it while the session lasts."""
-    problem = _s3_missing()
-    if problem:
-        if REQUIRE_SERVICES:
-            pytest.fail(problem + " (KAZEFLOW_REQUIRE_SERVICES=1)")
-        pytest.skip(problem)
+    require("s3fs", "s3")
+    require("moto.server", "test")
     import logging
     import socket
 

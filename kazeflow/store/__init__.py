@@ -96,11 +96,9 @@ class Store:
     def exists(self) -> bool:
         """Whether a store has been created here (nothing is created): its objects
         folder, or with remote objects its SQLite file; a metadata URL counts as one."""
-        if self._own_db is None:
-            return True if _locations.is_url(self.objects_url) else \
-                os.path.isdir(self.objects_url)
-        return (os.path.isdir(self.objects_url) if not _locations.is_url(self.objects_url)
-                else self._own_db.exists())
+        if not _locations.is_url(self.objects_url):
+            return os.path.isdir(self.objects_url)
+        return self._own_db is None or self._own_db.exists()
 
     def _open(self) -> None:
         with self._lock:

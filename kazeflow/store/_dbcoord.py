@@ -198,13 +198,6 @@ class DbLock:
             self._held = False
             self._coordinator.unlock(self._key, self._shared)
 
-    def __enter__(self) -> DbLock:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.release()
-
 
 class DbPins:
     """A run's pins in ``run_pins``, kept while its run lock is held (see the module)."""

@@ -213,10 +213,12 @@ class _HashingWriter:
         return n
 
     def restarted(self) -> _HashingWriter:
-        """A writer that starts over: into the same file, emptied, if one was opened."""
+        """A writer that starts over: into the same file, emptied, if one was opened;
+        it looks for no set opcodes (the stream it gets is the final one)."""
         with contextlib.suppress(Exception):
             self.digest.hexdigest()  # the helper thread lets go of the file first
         writer = _HashingWriter(self._open_file)
+        writer.scanning = False
         if self.raw is not None:
             self.raw.seek(0)
             self.raw.truncate()
