@@ -109,12 +109,13 @@ def prepare_template(tmp: Path, base_config: dict[str, Any] | None) -> Path:
 
 def kill_sweep(tmp: Path, *, config: dict[str, Any], base_config: dict[str, Any] | None = None,
                points: int | None = None, every_asset: bool = False,
-               parallel: int = 2, nap: float = 0.03,
+               parallel: int = 2, nap: float = 0.03, required: frozenset[str] = frozenset(),
                new_metadata: Callable[[], str | None] = lambda: None) -> Sweep:
     """Kill a run of the diamond flow at many moments, each on a copy of one template store.
 
     An uninterrupted child run first lists the moments (and gives the reference results);
-    then ``points`` of them (evenly spread, every kind of moment included; ``None``: all,
+    then ``points`` of them (evenly spread, every kind of moment included, or when there
+    are more kinds than points every ``required`` one; ``None``: all,
     and with ``every_asset`` each moment of a batch once per asset in it) are each run in
     a child that is SIGKILLed there. After each kill the store is checked on disk, the run
     is resumed here, and it must reuse exactly what was committed before (or before the
@@ -147,7 +148,7 @@ def kill_sweep(tmp: Path, *, config: dict[str, Any], base_config: dict[str, Any]
     fresh_before = set(trace["reused"])
     moments = _flows.targets(trace["events"]) if every_asset else list(dict.fromkeys(
         f"{label.split('+')[0].split(':')[0]}:{moment(label)}" for label in trace["events"]))
-    chosen = choose_points(moments, points)
+    chosen = choose_points(moments, points, required)
 
     sweep = Sweep()
     waiting: deque[tuple[int, Path, Child, str | None]] = deque()
@@ -184,17 +185,20 @@ def kill_sweep(tmp: Path, *, config: dict[str, Any], base_config: dict[str, Any]
     return sweep
 
 
-def choose_points(moments: list[str], points: int | None) -> list[str]:
+def choose_points(moments: list[str], points: int | None,
+                  required: frozenset[str] = frozenset()) -> list[str]:
     """``points`` of ``moments`` in order: every kind once (when there is room, each at a
-    different asset in turn), the rest evenly spread."""
+    different asset in turn; else each ``required`` kind at its last asset, which commits
+    alone in every run however the others were batched), the rest evenly spread."""
     if points is None or points >= len(moments):
         return moments
     by_kind: dict[str, list[int]] = {}
     for index, target in enumerate(moments):
         by_kind.setdefault(moment(target), []).append(index)
-    picked: set[int] = set()
     if points >= len(by_kind):
         picked = {found[n % len(found)] for n, found in enumerate(by_kind.values())}
+    else:
+        picked = {by_kind[kind][-1] for kind in required if kind in by_kind}
     spread = [int(i * len(moments) / points) for i in range(points)]
     for index in spread + list(range(len(moments))):
         if len(picked) >= points:
@@ -263,11 +267,11 @@ def test_sigkill_at_moments_of_a_fresh_run_on_postgresql_loses_nothing_committed
         tmp_path, postgres_schemas):
     """The same contract with PostgreSQL metadata (leases and pins in the database);
     the moments are those of the objects and the run (commits are traced on SQLite)."""
-    sweep = kill_sweep(tmp_path, config=DIAMOND_CONFIG, points=10,
+    required = frozenset({"body", "pickle", "objects_committed"})
+    sweep = kill_sweep(tmp_path, config=DIAMOND_CONFIG, points=10, required=required,
                        new_metadata=postgres_schemas)
     assert len(set(sweep.labels)) >= 8, sweep.labels
-    assert {"body", "pickle", "objects_committed"} <= {moment(label)
-                                                        for label in sweep.labels}
+    assert required <= {moment(label) for label in sweep.labels}, sweep.labels
     assert sweep.reused_after_kill[sweep.labels[0]] == set()
     # each kill was checked by check_after_kill: the resume reused exactly what had
     # been committed and gave the reference results; some kills found work committed
