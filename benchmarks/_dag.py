@@ -27,8 +27,8 @@ from _common import (
 )
 
 from kazeflow import Flow
-from kazeflow._codehash import clear_memory_caches
 from kazeflow.assets import registry
+from kazeflow.fingerprint._code import clear_memory_caches
 
 #: Absolute targets from the issue, by graph size: (cold, warm, status) seconds.
 TARGETS: dict[int, tuple[float, float, float]] = {

@@ -6,16 +6,17 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from kazeflow import graph
-from kazeflow._evaluate import NO_RECORDS, Evaluator
-from kazeflow._execute import ScheduledRun, check_not_inside_asset
-from kazeflow._gcpause import bookkeeping
-from kazeflow._inputs import is_file_input, shown
-from kazeflow._prepare import Lookups, PreparedAsset, effective_configs, prepare
 from kazeflow.assets import Asset, collect_universe
 from kazeflow.errors import DefinitionError, KazeflowError, NotFreshError, last_line
-from kazeflow.freshness import FRESH, untracked_library_notes
-from kazeflow.results import AssetStatus, Materialization, Reason, Run, RunResult
+from kazeflow.fingerprint._files import is_file_input, shown
+from kazeflow.results import FRESH, AssetStatus, Materialization, Reason, Run, RunResult
+from kazeflow.running import _plan
+from kazeflow.running._evaluate import NO_RECORDS, Evaluator
+from kazeflow.running._execute import ScheduledRun
+from kazeflow.running._freshness import untracked_library_notes
+from kazeflow.running._gcpause import bookkeeping
+from kazeflow.running._prepare import Lookups, PreparedAsset, effective_configs, prepare
+from kazeflow.running._tasks import check_not_inside_asset
 from kazeflow.store import Store
 from kazeflow.store.interface import ObjectPresence, Records
 
@@ -62,7 +63,7 @@ class Flow:
         elif assets is not None:
             selection = [a.name for a in assets]
         with bookkeeping():  # planning thousands of assets allocates much
-            self._plan = graph.plan(collect_universe(assets), selection)
+            self._plan = _plan.plan(collect_universe(assets), selection)
         self.store = Store.coerce(store)
         if config is not None:  # bad config fails here, not at first use
             effective_configs(self._plan, config)
@@ -216,9 +217,9 @@ class Flow:
         if version is not None:
             return self.store.load(asset_name, version)
         if asset_name not in self.asset_names:
-            raise graph.unknown_asset(asset_name, self.asset_names, "load() names an ")
+            raise _plan.unknown_asset(asset_name, self.asset_names, "load() names an ")
         with bookkeeping():
-            plan = graph.plan({a.name: a for a in self._plan}, [asset_name])
+            plan = _plan.plan({a.name: a for a in self._plan}, [asset_name])
             status = self._statuses(config, plan)[asset_name]
         if status.state != FRESH or status.last is None or status.last.data_version is None:
             why = "; ".join(map(str, status.reasons)) or status.state
@@ -263,7 +264,7 @@ class Flow:
                                   f"{force!r}")
         unknown = [n for n in force if n not in self.asset_names]
         if unknown:
-            raise graph.unknown_asset(unknown[0], self.asset_names, "force= names an ")
+            raise _plan.unknown_asset(unknown[0], self.asset_names, "force= names an ")
         return set(force)
 
 

@@ -98,6 +98,10 @@ class Reason:
         return self.message
 
 
+#: The states of an :class:`AssetStatus`.
+FRESH, STALE, MISSING = "fresh", "stale", "missing"
+
+
 @dataclass(frozen=True, slots=True)
 class AssetStatus:
     """Whether an asset is ``fresh``, ``stale`` or ``missing``, and why."""
@@ -111,7 +115,7 @@ class AssetStatus:
 
     @property
     def fresh(self) -> bool:
-        return self.state == "fresh"
+        return self.state == FRESH
 
 
 class RunResult(Mapping[str, Any]):

@@ -13,7 +13,7 @@ Child processes must find assets by import (not closures), so the flows live her
 The harness: :func:`main` runs one flow in a child interpreter (``tests/`` on its
 ``PYTHONPATH``). A :class:`Watcher` installed with ``sys.setprofile`` while the run
 executes names each interesting moment (an asset body, its lease, ``ObjectStore.write``,
-the pickling of a marker, ``os.fsync`` / ``syncfs``, ``os.replace``, ``_fsync_dir``,
+the pickling of a marker, ``os.fsync`` / ``syncfs``, ``os.replace``, ``fsync_dir``,
 ``MetadataStore.record`` and its SQLite ``commit``, ``finish_run`` …) by what it does and
 to which assets, and can stop at a chosen one: ``pause`` (sleep until killed), ``hold``
 (wait for a release file) or ``notify`` (say so and go on). The parent drives a
@@ -312,21 +312,21 @@ class Watcher:
     #: survives refactors of kazeflow's internals.
     CALLS = {
         "_flows.checkpoint": "checkpoint",
-        "kazeflow._execute.ScheduledRun._materialize": "materialize",
+        "kazeflow.running._execute.ScheduledRun._materialize": "materialize",
         "kazeflow.store._objects.ObjectStore.remove_stale_temps": "remove_stale_temps",
         "kazeflow.store.Store.lease": "lease",
         "kazeflow.store._objects.ObjectStore.put": "put",
         "kazeflow.store._objects.ObjectStore.start_write": "write",
         "kazeflow.store._objects.ObjectStore.commit": "objects_commit",
-        "kazeflow.store._objects._syncfs": "syncfs",
-        "kazeflow.store._objects._fsync_dir": "fsync_dir",
+        "kazeflow.store._durable.syncfs": "syncfs",
+        "kazeflow.store._durable.fsync_dir": "fsync_dir",
         "kazeflow.store._metadata.MetadataStore.start_run": "start_run",
         "kazeflow.store._metadata.MetadataStore.record": "record",
         "kazeflow.store._metadata.MetadataStore.finish_run": "finish_run",
     }
     RETURNS = {
         "kazeflow.store._objects.ObjectStore.put": "put_returned",
-        "kazeflow.store._objects.ObjectWrite.finish": "write_returned",
+        "kazeflow.store._writes.ObjectWrite.finish": "write_returned",
         "kazeflow.store._objects.ObjectStore.commit": "objects_committed",
         "kazeflow.store._metadata.MetadataStore.record": "record_returned",
     }
@@ -463,7 +463,7 @@ def _resolve_codes(names: dict[str, str]) -> dict[Any, str]:
 @contextlib.contextmanager
 def watching(watcher: Watcher) -> Iterator[None]:
     """Profile with ``watcher`` while a run executes (not while it hashes code: slow)."""
-    from kazeflow import _execute
+    from kazeflow.running import _execute
 
     runner = getattr(_execute, "ScheduledRun", None)
     original = getattr(runner, "execute", None)

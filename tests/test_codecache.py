@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from kazeflow import Flow, Store, _codehash, _codesource
-from kazeflow._codecache import SourceCache
+from kazeflow import Flow, Store
+from kazeflow.fingerprint import _code, _source
+from kazeflow.fingerprint._cache import SourceCache
 
 SOURCE = '''\
 from kazeflow import asset
@@ -35,11 +36,12 @@ def top(base):
 # Runs the module's flow in a fresh interpreter and reports what it had to analyse.
 CHILD = '''\
 import importlib, json, sys
-from kazeflow import Flow, _codesource
+from kazeflow import Flow
+from kazeflow.fingerprint import _source
 
 analysed = []
-real = _codesource._analyse
-_codesource._analyse = lambda fn, *a: analysed.append(fn.__name__) or real(fn, *a)
+real = _source._analyse
+_source._analyse = lambda fn, *a: analysed.append(fn.__name__) or real(fn, *a)
 sys.path.insert(0, sys.argv[1])
 importlib.import_module(sys.argv[2])
 result = Flow(store=sys.argv[3]).run()
@@ -87,13 +89,13 @@ def analysed(monkeypatch):
     """Names of the functions whose source gets (re-)analysed; memory caches cleared
     before each import as in a new process."""
     names: list[str] = []
-    real = _codesource._analyse
+    real = _source._analyse
 
     def counting(fn, *args):
         names.append(fn.__name__)
         return real(fn, *args)
 
-    monkeypatch.setattr(_codesource, "_analyse", counting)
+    monkeypatch.setattr(_source, "_analyse", counting)
     return names
 
 
@@ -101,7 +103,7 @@ def _run_fresh(name: str, store: Store) -> list[str]:
     """Import ``name`` afresh with nothing memoised and run it; the executed assets."""
     sys.modules.pop(name, None)
     importlib.invalidate_caches()
-    _codehash.clear_memory_caches()
+    _code.clear_memory_caches()
     importlib.import_module(name)
     return sorted(Flow(store=store).run().materialized)
 
@@ -177,10 +179,10 @@ def test_an_entry_whose_decorator_now_means_something_else_is_not_used():
     ours, theirs = {"asset": kazeflow.asset}, {"asset": lambda fn: fn}  # a user decorator
     judged: dict = {}  # one run's judgements, by namespace
     for _ in range(2):  # judged, then remembered
-        assert _codesource._decode(entry, ours, judged) is not None
-        assert _codesource._decode(entry, theirs, judged) is None
+        assert _source._decode(entry, ours, judged) is not None
+        assert _source._decode(entry, theirs, judged) is None
     assert len(judged) == 2
-    assert _codesource._decode(("damaged",), {}, {}) is None
+    assert _source._decode(("damaged",), {}, {}) is None
 
 
 def test_the_code_hash_kept_in_an_entry_is_reused_only_for_the_same_components(
@@ -191,22 +193,22 @@ def test_the_code_hash_kept_in_an_entry_is_reused_only_for_the_same_components(
     folder, name = module
     _run_fresh(name, store)
     hashed: list[str] = []
-    real = _codehash._code_digest
+    real = _code._code_digest
 
     def counting(root, items):
         hashed.append(root)
         return real(root, items)
 
     counting.cache_clear = real.cache_clear  # type: ignore[attr-defined]
-    monkeypatch.setattr(_codehash, "_code_digest", counting)
+    monkeypatch.setattr(_code, "_code_digest", counting)
     before = {n: s.cache_key for n, s in Flow(store=store).status().items()}
     assert _run_fresh(name, store) == [] and hashed == []
-    cache = _codehash.source_cache(store.sources_cache_path)
+    cache = _code.source_cache(store.sources_cache_path)
     fn = sys.modules[name].top.fn
-    fingerprint = _codehash.fingerprint(fn, cache)
+    fingerprint = _code.fingerprint(fn, cache)
     assert hashed == [] and fingerprint.code_hash == real("top", tuple(sorted(
         fingerprint.components.items())))
     other = (("top", "def top(base):\n    return base + 3"),)
-    assert _codehash._digest(fn, "top", other, cache) == real("top", other)
+    assert _code._digest(fn, "top", other, cache) == real("top", other)
     assert hashed == ["top"]
     assert {n: s.cache_key for n, s in Flow(store=store).status().items()} == before

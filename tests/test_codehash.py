@@ -21,7 +21,7 @@ from types import ModuleType
 import pytest
 
 from kazeflow import Flow, RunResult, Store
-from kazeflow._codehash import CodeFingerprint, clear_memory_caches, fingerprint
+from kazeflow.fingerprint._code import CodeFingerprint, clear_memory_caches, fingerprint
 
 
 class _ModuleNames(dict[str, str]):
@@ -413,7 +413,7 @@ import json
 import logging
 
 from kazeflow import asset
-from kazeflow._codehash import fingerprint
+from kazeflow.fingerprint._code import fingerprint
 from $helpers import clean
 
 log = logging.getLogger(__name__)
@@ -776,7 +776,7 @@ def test_the_syntax_helpers_agree_with_ast_walk() -> None:
     find every def wherever it is nested."""
     import ast
 
-    from kazeflow._codeast import definition_spans, parse_module, walk
+    from kazeflow.fingerprint._syntax import definition_spans, parse_module, walk
 
     tree = ast.parse(BLOCKS_SOURCE)
     assert walk(tree) == list(ast.walk(tree))
@@ -826,7 +826,7 @@ def test_a_function_analysed_from_its_module_tree_equals_one_parsed_from_its_tex
     """A top-level function's node from the tree parsed for its file (first analysis in
     a run) gives exactly what parsing its own source text gives (the file's spans are
     known already): the two paths can never disagree on a code hash."""
-    from kazeflow import _codesource
+    from kazeflow.fingerprint import _source
 
     name = f"tree_or_text_{uuid.uuid4().hex[:8]}"
     (tmp_path / f"{name}.py").write_text(TREE_OR_TEXT_SOURCE)
@@ -840,11 +840,11 @@ def test_a_function_analysed_from_its_module_tree_equals_one_parsed_from_its_tex
     for fn in functions:
         clear_memory_caches()
         memo: dict[object, object] = {}
-        from_tree = _codesource._encode(*_codesource._analyse(fn, memo))
+        from_tree = _source._encode(*_source._analyse(fn, memo))
         _, _, unused = memo["definitions", fn.__code__.co_filename]
         assert (fn.__code__.co_firstlineno, fn.__name__) not in unused  # its node was used
         assert len(unused) == len(functions) - 1
-        from_text = _codesource._encode(*_codesource._analyse(fn, {}))  # spans known: text
+        from_text = _source._encode(*_source._analyse(fn, {}))  # spans known: text
         assert from_tree == from_text
         assert "docstring" not in from_tree[0] and "dropped" not in from_tree[0]
 

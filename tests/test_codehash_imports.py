@@ -23,7 +23,7 @@ import pytest
 from test_codehash import Project
 
 from kazeflow import Flow, Store
-from kazeflow._codehash import clear_memory_caches
+from kazeflow.fingerprint._code import clear_memory_caches
 
 
 class Packages(Project):
@@ -377,8 +377,8 @@ def test_in_new_processes_an_edited_body_import_reruns_its_readers_as_a_fresh_st
 def test_scan_reads_import_statements_and_calls_with_literal_or_dynamic_names() -> None:
     import ast
 
-    from kazeflow._codeast import scan, walk
-    from kazeflow._codeimports import DynamicImport, ModuleImport
+    from kazeflow.fingerprint._imports import DynamicImport, ModuleImport
+    from kazeflow.fingerprint._syntax import scan, walk
 
     found = scan(walk(ast.parse(textwrap.dedent("""\
         def f(name):

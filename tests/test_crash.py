@@ -393,7 +393,7 @@ def test_the_run_commits_a_due_batch_itself_before_its_next_asset(tmp_path, monk
     """With the timer far away, what finished is committed by the run's own thread as
     soon as a batch is due: a later asset already sees its upstreams' records."""
     from kazeflow import Flow, Store, asset
-    from kazeflow._batch import WriteBatch
+    from kazeflow.running._batch import WriteBatch
 
     monkeypatch.setattr(WriteBatch, "MAX_AGE", 60.0)  # the timer never comes first
     root = tmp_path / "store"

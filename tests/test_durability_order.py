@@ -7,8 +7,8 @@ For every object a run writes, the events recorded here must come in this order:
 - and only then the SQL transaction that commits a row naming its data version.
 
 The events are recorded black-box, from hooks on the standard library and SQLAlchemy:
-``os.fsync``, ``os.replace`` / ``os.rename``, the ``_syncfs`` function of
-``kazeflow/store/_objects.py`` (ctypes: no stdlib call to hook), and the ``commit`` and
+``os.fsync``, ``os.replace`` / ``os.rename``, the ``syncfs`` function of
+``kazeflow/store/_durable.py`` (ctypes: no stdlib call to hook), and the ``commit`` and
 ``before_cursor_execute`` events of the metadata engine. Every event is one line appended
 (``O_APPEND``) to one file, by this process and by worker processes alike, so the order of
 the lines is the order in which things happened, across processes.
@@ -30,7 +30,7 @@ import pytest
 from sqlalchemy import event
 
 from kazeflow import Flow, asset
-from kazeflow.store import _objects
+from kazeflow.store import _durable
 
 HEX64 = re.compile(r"[0-9a-f]{64}")
 TRACE_ENV = "KZTEST_DURABILITY_TRACE"
@@ -73,7 +73,7 @@ def file_hooks(trace: Trace, objects_root: Path) -> dict[str, Callable[..., Any]
     record each call (start and end) in ``trace``. Renames are recorded only into
     ``objects_root``'s shard folders, with the data version they make visible."""
     real_fsync, real_replace, real_rename = os.fsync, os.replace, os.rename
-    real_syncfs = _objects._syncfs
+    real_syncfs = _durable.syncfs
     root = os.path.realpath(objects_root)
 
     def fsync(fd: Any) -> None:
@@ -130,7 +130,7 @@ def install_in_worker() -> None:
     hooks = file_hooks(Trace(path), Path(objects_root))
     os.fsync, os.replace, os.rename = hooks["fsync"], hooks["replace"], hooks["rename"]
     if "syncfs" in hooks:
-        _objects._syncfs = hooks["syncfs"]
+        _durable.syncfs = hooks["syncfs"]
     os._kztest_hooked = True  # type: ignore[attr-defined]
 
 
@@ -156,7 +156,7 @@ def trace(tmp_path, store, monkeypatch) -> Iterator[Trace]:
     monkeypatch.setattr(os, "replace", hooks["replace"])
     monkeypatch.setattr(os, "rename", hooks["rename"])
     if "syncfs" in hooks:
-        monkeypatch.setattr(_objects, "_syncfs", hooks["syncfs"])
+        monkeypatch.setattr(_durable, "syncfs", hooks["syncfs"])
     monkeypatch.setenv(TRACE_ENV, os.pathsep.join([str(recorded.path),
                                                    str(store.objects.root)]))
 
@@ -314,7 +314,7 @@ def test_a_batch_of_small_objects_is_in_place_and_synced_before_its_transaction(
     for d in durable.values():
         per_commit[d.commit["i"]] = per_commit.get(d.commit["i"], 0) + 1
     assert max(per_commit.values()) > 1, per_commit
-    if _objects._syncfs is not None:  # Linux: a batch is made durable by one syncfs
+    if _durable.syncfs is not None:  # Linux: a batch is made durable by one syncfs
         assert "rename+syncfs" in {d.how for d in durable.values()}
 
 
@@ -376,7 +376,7 @@ def test_objects_renamed_by_worker_processes_are_synced_before_their_rows_commit
                 and e["data_version"] in written}
     assert parent not in renamers and renamers, "the workers rename their objects"
     assert all(d.commit["pid"] == parent for d in durable.values())
-    if _objects._syncfs is not None:  # Linux: the parent's one syncfs per batch
+    if _durable.syncfs is not None:  # Linux: the parent's one syncfs per batch
         assert {d.how for d in durable.values()} == {"rename+syncfs"}
         syncs = {e["pid"] for e in events if e["kind"] == "syncfs.end"}
         assert syncs == {parent}

@@ -15,9 +15,9 @@ from sqlalchemy import event
 from sqlalchemy.pool import Pool
 
 from kazeflow import Config, Flow, asset
-from kazeflow._evaluate import Evaluator
-from kazeflow._prepare import Lookups
 from kazeflow.assets import registry
+from kazeflow.running._evaluate import Evaluator
+from kazeflow.running._prepare import Lookups
 from kazeflow.store import Store
 
 

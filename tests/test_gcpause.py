@@ -7,7 +7,8 @@ import gc
 
 import pytest
 
-from kazeflow import Flow, _gcpause, asset
+from kazeflow import Flow, asset
+from kazeflow.running import _gcpause
 
 
 @pytest.fixture

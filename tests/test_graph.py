@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from kazeflow import CycleError, Flow, UnknownAssetError, asset
 from kazeflow.assets import Asset
-from kazeflow.graph import plan
+from kazeflow.running._plan import plan
 
 
 def test_plan_is_selection_plus_upstream_in_order():

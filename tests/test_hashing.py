@@ -5,7 +5,7 @@ import hashlib
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kazeflow._hashing import (
+from kazeflow.fingerprint._hashing import (
     KEY_FORMAT_VERSION,
     cache_key,
     code_digest,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from kazeflow import _codeuser
+from kazeflow.fingerprint import _user
 
 
 def _dist(root: Path, name: str, direct_url: dict[str, object] | None,
@@ -39,11 +39,11 @@ def site_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     root = tmp_path / "site-packages"
     root.mkdir()
     prefix = os.path.realpath(root) + os.sep
-    monkeypatch.setattr(_codeuser, "_SITE_ROOTS", {*_codeuser._SITE_ROOTS, prefix})
-    monkeypatch.setattr(_codeuser, "_LIBRARY_ROOTS", (*_codeuser._LIBRARY_ROOTS, prefix))
-    _codeuser.clear()
+    monkeypatch.setattr(_user, "_SITE_ROOTS", {*_user._SITE_ROOTS, prefix})
+    monkeypatch.setattr(_user, "_LIBRARY_ROOTS", (*_user._LIBRARY_ROOTS, prefix))
+    _user.clear()
     yield root
-    _codeuser.clear()
+    _user.clear()
 
 
 def test_only_distributions_installed_from_a_local_path_are_user_code(
@@ -67,7 +67,7 @@ def test_only_distributions_installed_from_a_local_path_are_user_code(
     (site_root / "damaged-1.0.dist-info" / "direct_url.json").write_text("{not json")
 
     def user(file: str) -> bool:
-        return _codeuser.is_user_file(str(site_root / file))
+        return _user.is_user_file(str(site_root / file))
 
     assert user("mine/__init__.py") and user("mine/core.py") and user("mine_extra.py")
     assert user("e_shim.py")
@@ -91,13 +91,13 @@ def test_site_packages_are_read_once_per_process(site_root: Path,
         return real_open(file, *args, **kwargs)
 
     monkeypatch.setattr("builtins.open", counting_open)
-    assert _codeuser.is_user_file(str(site_root / "a.py"))
+    assert _user.is_user_file(str(site_root / "a.py"))
     # one direct_url.json looked for per distribution, the RECORD of the local one only
     assert sorted(Path(f).parent.name + "/" + Path(f).name for f in opened) == [
         "mine-1.0.dist-info/RECORD", "mine-1.0.dist-info/direct_url.json",
         "other-1.0.dist-info/direct_url.json"]
     opened.clear()
-    assert [_codeuser.is_user_file(str(site_root / f)) for f in ("b.py", "c.py")] == [
+    assert [_user.is_user_file(str(site_root / f)) for f in ("b.py", "c.py")] == [
         True, False]
     assert opened == []
 

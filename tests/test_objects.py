@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from kazeflow import Flow, IntegrityError, ObjectNotFoundError, StoreError, asset
-from kazeflow.store import Store, _pickling
+from kazeflow.store import Store, _digest, _pickling
 
 
 def test_objects_are_named_by_the_sha256_of_their_bytes(store):
@@ -225,7 +225,7 @@ def test_a_store_that_must_exist_is_not_created(tmp_path):
                                   np.arange(12, dtype=np.int64).reshape(3, 4)])
 def test_hashing_in_slices_gives_the_plain_sha256(data):
     sha = hashlib.sha256()
-    _pickling._update(sha, data)
+    _digest.update(sha, data)
     assert sha.hexdigest() == hashlib.sha256(memoryview(data).tobytes()).hexdigest()
 
 

@@ -1,8 +1,8 @@
 """The ready queue: plan order, upstreams first, pool limits."""
 
 from kazeflow import asset
-from kazeflow._ready import PlanOrder, ReadyQueue, ready_queue
-from kazeflow.graph import plan
+from kazeflow.running._plan import plan
+from kazeflow.running._ready import PlanOrder, ReadyQueue, ready_queue
 
 
 def _plan():

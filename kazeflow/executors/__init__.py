@@ -1,6 +1,6 @@
 """Executors: where a run's stale assets execute while the run's scheduler decides and records.
 
-The scheduler (``kazeflow._execute``) decides every asset in the parent and hands the
+The scheduler (``kazeflow.running._execute``) decides every asset in the parent and hands the
 stale ones to an executor; the executor only calls functions. ``in_process`` tells the
 scheduler whether the call may receive Python objects (upstream values, the asset
 function itself) or only picklable data (process workers load their upstreams from the

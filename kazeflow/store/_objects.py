@@ -3,40 +3,30 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
-import fcntl
 import functools
-import io
-import itertools
 import logging
 import os
-import secrets
 import stat
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from kazeflow.errors import (
     IntegrityError,
     ObjectNotFoundError,
-    StoreError,
-    UnpicklableResultError,
 )
-from kazeflow.store import _folder, _pickling
+from kazeflow.store import _durable, _folder, _pickling
 from kazeflow.store._fs import NOFOLLOW, check_data_version, is_data_version, open_dir
-from kazeflow.store._locks import try_lock_fd
+from kazeflow.store._writes import ObjectWrite, PendingObject
 
 if TYPE_CHECKING:
     from kazeflow.store.interface import StoredObject
 
 log = logging.getLogger("kazeflow")
 
-TEMP_SUFFIX = ".partial"
 
 
 class ObjectStore:
@@ -121,7 +111,7 @@ class ObjectStore:
     def _size(self, data_version: str) -> int | None:
         """The size of the object ``data_version``; None if there is no such file."""
         try:
-            info = self._at(data_version, _lstat)
+            info = self._at(data_version, _durable.lstat)
         except FileNotFoundError:
             return None
         return info.st_size if stat.S_ISREG(info.st_mode) else None
@@ -169,15 +159,15 @@ class ObjectStore:
     @property
     def can_sync_later(self) -> bool:
         """Whether :meth:`sync` makes earlier renames durable (Linux ``syncfs``)."""
-        return _syncfs is not None
+        return _durable.syncfs is not None
 
     def sync(self) -> None:
         """Make every object renamed into place so far durable (one ``syncfs``)."""
-        if _syncfs is not None:
+        if _durable.syncfs is not None:
             try:
-                _syncfs(self.root)
+                _durable.syncfs(self.root)
             except OSError as exc:
-                raise _write_error(self.root, exc) from exc
+                raise _durable.write_error(self.root, exc) from exc
 
     def commit(self, pending: Sequence[StoredObject], durable: bool = True) -> None:
         """Make written objects durable and visible under their names.
@@ -190,7 +180,7 @@ class ObjectStore:
         whoever records them calls :meth:`sync` first.
         """
         pending = list[PendingObject](_made_here(pending))
-        group = len(pending) > 1 and _syncfs is not None
+        group = len(pending) > 1 and _durable.syncfs is not None
         try:
             for i, item in enumerate(pending):
                 pending[i] = self._spill(item)
@@ -208,18 +198,18 @@ class ObjectStore:
                     os.unlink(item.temp)
                 else:  # into the shard folder (created if needed), never through a link
                     folders.add(self._at(item.data_version,
-                                         functools.partial(_move_into, item.temp),
+                                         functools.partial(_durable.move_into, item.temp),
                                          create=True))
             if not durable:
                 pass
             elif group:
-                _syncfs(self.root)  # type: ignore[misc]
+                _durable.syncfs(self.root)  # type: ignore[misc]
             else:
                 for folder in folders:
-                    _fsync_dir(folder)
+                    _durable.fsync_dir(folder)
         except OSError as exc:
             self.discard(pending)
-            raise _write_error(self.root, exc) from exc
+            raise _durable.write_error(self.root, exc) from exc
         finally:
             for item in pending:
                 if item.raw is not None:
@@ -242,7 +232,7 @@ class ObjectStore:
             raw.flush()
         except BaseException:
             raw.close()
-            _remove(temp)
+            _durable.remove(temp)
             raise
         return PendingObject(item.data_version, item.size, temp, raw,
                              item.is_new if is_new is None else is_new)
@@ -253,7 +243,7 @@ class ObjectStore:
             if item.raw is not None:
                 item.raw.close()
             if item.temp is not None:
-                _remove(item.temp)
+                _durable.remove(item.temp)
 
     def load(self, data_version: str) -> Any:
         """Read, verify and unpickle the object ``data_version``.
@@ -308,46 +298,11 @@ class ObjectStore:
     def create_temp(self) -> tuple[str, BinaryIO]:
         """Create a temp file in the store, locked while its writer lives: a cleaner
         that finds it unlocked removes it at once (see :meth:`remove_stale_temps`)."""
-        while True:
-            temp = f"{self._prefix}{_temp_name()}"
-            fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                if os.fstat(fd).st_nlink:  # else a cleaner removed it before our lock
-                    # Written through a BufferedWriter ("w+b" would seek at every flush),
-                    # on a descriptor that the hashing thread may also read (os.preadv);
-                    # buffering given: no isatty().
-                    return temp, open(fd, "wb", buffering=io.DEFAULT_BUFFER_SIZE)
-            except BaseException:
-                os.close(fd)
-                raise
-            os.close(fd)
+        return _durable.create_temp(self._prefix)
 
     def remove_stale_temps(self) -> int:
-        """Delete the temp files of dead writers; return how many.
-
-        A writer holds its temp file's lock from creating it to committing it (a crash
-        lets go), and checks that the file is still there once it holds the lock, so a
-        temp file nobody holds is a dead writer's, whatever its age.
-        """
-        removed = 0
-        root = self._root()
-        with os.scandir(root) as entries:
-            names = [e.name for e in entries if e.name.endswith(TEMP_SUFFIX)
-                     and e.is_file(follow_symlinks=False)]
-        for name in names:
-            try:
-                fd = os.open(name, os.O_RDONLY | NOFOLLOW, dir_fd=root)
-            except OSError:  # gone meanwhile, or a link put there since
-                continue
-            try:
-                if try_lock_fd(fd):
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(name, dir_fd=root)
-                        removed += 1
-            finally:
-                os.close(fd)
-        return removed
+        """Delete the temp files of dead writers; return how many."""
+        return _durable.remove_stale_temps(self._root())
 
     def iter_objects(self) -> Iterator[tuple[str, int]]:
         """Every stored object as (data version, size), in order; temp files and links
@@ -415,110 +370,6 @@ class ObjectStore:
             self.close()
 
 
-@dataclass(frozen=True)
-class PendingObject:
-    """An object written to a temp file (held open and locked) but not yet committed;
-    or, with no temp file, the bytes of a small one that was already stored."""
-
-    data_version: str
-    size: int
-    temp: str | None
-    raw: BinaryIO | None
-    is_new: bool = True  # no object had these bytes when they were written
-    data: bytes | None = None
-
-
-class ObjectWrite:
-    """One value being written into ``store`` (see :meth:`ObjectStore.start_write`).
-
-    Creating it pickles the value into a locked temp file (or into memory, when few
-    bytes); :meth:`finish` waits for the hash and fsync that may still run in helper
-    threads and gives the :class:`PendingObject`; :meth:`abandon` drops it instead. On
-    an error either way nothing is left behind.
-    """
-
-    def __init__(self, store: ObjectStore, value: Any) -> None:
-        self._store = store
-        self._temp: str | None = None
-        self._raw: BinaryIO | None = None
-        self._lock = threading.Lock()
-        self._result: PendingObject | BaseException | None = None
-        try:
-            self._dump = _pickling.dump_started(value, self._open_temp)
-        except (OSError, UnpicklableResultError) as exc:
-            self._fail(exc)
-        except Exception as exc:
-            error = _pickling.unpicklable(value, exc)
-            error.__cause__ = exc
-            self._fail(error)
-        except BaseException as exc:
-            self._fail(exc)
-        #: Whether :meth:`finish` waits for helper threads (a large object).
-        self.in_background = self._dump.in_background
-        #: After :meth:`finish`: when the object was written, hashed and fsynced.
-        self.finished_at = 0.0
-
-    def _open_temp(self) -> BinaryIO:
-        self._temp, self._raw = self._store.create_temp()
-        return self._raw
-
-    def finish(self) -> PendingObject:
-        """Wait until the object is hashed (and, if large, fsynced). Thread-safe: every
-        call gives the same object or raises the same error."""
-        with self._lock:
-            if self._result is None:
-                try:
-                    self._result = self._finish()
-                except BaseException as exc:
-                    self._result = exc
-            if isinstance(self._result, BaseException):
-                raise self._result
-            return self._result
-
-    def _finish(self) -> PendingObject:
-        try:
-            data_version, size, data = self._dump.finish()
-            stored = self._store._size(data_version)
-            self.finished_at = self._dump.finished_at
-            if data is not None:
-                kept = PendingObject(data_version, size, None, None, stored is None, data)
-                return kept if stored == size else self._store._to_temp(kept)
-            assert self._raw is not None and self._temp is not None
-            return PendingObject(data_version, size, self._temp, self._raw,
-                                 is_new=stored is None)
-        except BaseException as exc:
-            self._fail(exc)
-
-    def abandon(self) -> None:
-        """Drop the object (waiting for its helper threads first)."""
-        try:
-            pending = self.finish()
-        except StoreError:
-            return  # finish left nothing behind
-        self._store.discard([pending])
-
-    def _fail(self, exc: BaseException) -> NoReturn:
-        """Close and remove the temp file, then raise ``exc`` (an OSError as a
-        StoreError)."""
-        if self._raw is not None:
-            self._raw.close()
-        if self._temp is not None:
-            _remove(self._temp)
-        if isinstance(exc, OSError):
-            raise _write_error(self._store.root, exc) from exc
-        raise exc
-
-
-_TEMP_COUNTER = itertools.count()
-_TEMP_TAG = secrets.token_hex(6)  # with the pid: unique across hosts sharing a store
-
-
-def _temp_name() -> str:
-    """A temp file name unique across processes and threads, without a syscall each."""
-    return (f"{_TEMP_TAG}-{os.getpid()}-{threading.get_ident()}-{next(_TEMP_COUNTER)}"
-            f"{TEMP_SUFFIX}")
-
-
 def corrupt_error(data_version: str, moved: str | os.PathLike[str]) -> IntegrityError:
     """The error for an object whose bytes do not hash to its name (now ``moved``)."""
     return IntegrityError(
@@ -527,56 +378,8 @@ def corrupt_error(data_version: str, moved: str | os.PathLike[str]) -> Integrity
         data_version=data_version, path=moved)
 
 
-def _write_error(root: Path, exc: OSError) -> StoreError:
-    return StoreError(f"cannot write an object into {root}: {exc}; free some disk space or "
-                      "make the store writable", path=root)
-
-
-def _move_into(temp: str, name: str, shard: int) -> int:
-    """Rename ``temp`` to ``name`` in the folder ``shard``; gives ``shard``."""
-    os.replace(temp, name, dst_dir_fd=shard)
-    return shard
-
-
 def _made_here(pending: Sequence[StoredObject]) -> Sequence[PendingObject]:
     """Objects handed back to the store that wrote them: its own class."""
     return cast("Sequence[PendingObject]", pending)
 
 
-def _fsync_dir(shard: int) -> None:
-    """Make the renames into the folder ``shard`` durable."""
-    os.fsync(shard)
-
-
-def _lstat(name: str, shard: int) -> os.stat_result:
-    return os.stat(name, dir_fd=shard, follow_symlinks=False)
-
-
-def _load_syncfs() -> Callable[[Path], None] | None:
-    """Linux ``syncfs(2)``: flush one filesystem in one call (None elsewhere)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        call = libc.syncfs
-    except (OSError, AttributeError):
-        return None
-
-    def syncfs(path: Path) -> None:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            if call(fd) != 0:
-                err = ctypes.get_errno()
-                raise OSError(err, os.strerror(err), str(path))
-        finally:
-            os.close(fd)
-
-    return syncfs
-
-
-_syncfs = _load_syncfs()
-
-
-def _remove(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)

@@ -18,23 +18,20 @@ every byte is written the value may be used, even changed, while hash and fsync 
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import io
 import mmap
 import os
 import pickle
-import queue
 import re
 import struct
-import threading
 import time
 import types
 from collections.abc import Callable
 from typing import Any, BinaryIO, NamedTuple
 
 from kazeflow.errors import UnpicklableResultError
-from kazeflow.store import _sets
+from kazeflow.store import _digest, _sets
 
 PROTOCOL = 5
 MAGIC = b"KZFOOB1\n"
@@ -49,126 +46,6 @@ _IN_MEMORY_UP_TO = 64 << 10  # bytes; a smaller pickle is kept in memory, no fil
 _FRAMES_UP_TO = 256 << 10
 _CHUNK = 1 << 20
 _READ_CHUNK = 8 << 20
-#: SHA-256 (OpenSSL, SHA-NI) fed slices that fit the L1 cache ran ≈ 20% faster than fed
-#: one 256 MiB buffer at once on one VM (0.19 s against 0.24 s); on another the two were
-#: within a few percent (0.15 s), so large buffers are fed in slices.
-_HASH_SLICE = 64 << 10
-#: Bytes read back and hashed at once by the writer's hash thread, in one call each: the
-#: thread needs the GIL between calls, and a downstream asset running Python code at the
-#: same time (early start) hands it over only every 5 ms (sys.getswitchinterval). 256 MiB
-#: took 20 s in 64 KiB calls against a busy Python thread, 1.6 s in 2 MiB ones, 0.9 s in
-#: 4 MiB ones (0.19 s each way alone); the buffer counts in the writer's peak memory.
-_READ_BACK = 2 << 20
-
-
-def _update(sha: Any, data: Any) -> None:
-    """``sha.update(data)``, a large buffer in slices of ``_HASH_SLICE`` bytes."""
-    view = memoryview(data)
-    if view.nbytes <= _HASH_SLICE:
-        sha.update(view)
-        return
-    if view.ndim != 1 or view.itemsize != 1:
-        view = view.cast("B")  # contiguous: pickled buffers and file chunks are
-    for start in range(0, view.nbytes, _HASH_SLICE):
-        sha.update(view[start:start + _HASH_SLICE])
-
-
-class _Background:
-    """``call(*args)`` in a helper thread; :meth:`result` waits and re-raises its error
-    (at every call)."""
-
-    def __init__(self, name: str, call: Callable[..., Any], *args: Any) -> None:
-        self._error: BaseException | None = None
-        self.done_at = 0.0  # time.time() when the call returned
-        self._thread = threading.Thread(target=self._run, args=(call, args), name=name,
-                                        daemon=True)
-        self._thread.start()
-
-    def _run(self, call: Callable[..., Any], args: tuple[Any, ...]) -> None:
-        try:
-            call(*args)
-        except BaseException as exc:  # handed to whoever waits
-            self._error = exc
-        self.done_at = time.time()
-
-    def result(self) -> None:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-
-
-class _Digest:
-    """SHA-256 fed in order; inline until :meth:`go_parallel`, then in a helper thread
-    (hashlib releases the GIL), so hashing a large buffer overlaps reading or writing it.
-
-    Fed data must stay unchanged until :meth:`hexdigest` returns; fed file ranges are
-    read back in the helper thread (see :meth:`feed_file`).
-    """
-
-    def __init__(self) -> None:
-        self._sha = hashlib.sha256()
-        self._queue: queue.SimpleQueue[Any] | None = None
-        self._worker: _Background | None = None
-        self._closed = False
-        self.done_at = 0.0  # when the helper thread had hashed everything (time.time())
-
-    def feed(self, data: Any) -> None:
-        if self._queue is None:
-            _update(self._sha, data)
-        else:
-            self._queue.put(data)
-
-    def feed_file(self, fd: int, start: int, end: int) -> None:
-        """Hash bytes ``start``..``end`` of the file ``fd``, written already, read back
-        in the helper thread (:meth:`go_parallel` first)."""
-        assert self._queue is not None
-        self._queue.put((fd, start, end))
-
-    @property
-    def parallel(self) -> bool:
-        return self._queue is not None
-
-    def go_parallel(self) -> None:
-        if self._queue is None:
-            self._queue = queue.SimpleQueue()
-            self._worker = _Background("kazeflow-sha256", self._drain, self._queue)
-
-    def close(self) -> None:
-        """Nothing more will be fed: the helper thread ends once it has hashed it all."""
-        if self._queue is not None and not self._closed:
-            self._closed = True
-            self._queue.put(None)
-
-    def _drain(self, pending: queue.SimpleQueue[Any]) -> None:
-        buffer = None
-        while (data := pending.get()) is not None:
-            if type(data) is tuple:
-                if buffer is None:
-                    buffer = memoryview(bytearray(_READ_BACK))
-                _update_from_file(self._sha, buffer, *data)
-            else:
-                _update(self._sha, data)
-
-    def hexdigest(self) -> str:
-        """The digest of everything fed; raises what failed in the helper thread."""
-        if self._worker is not None:
-            self.close()
-            self._worker.result()  # until it succeeds, each call raises its error
-            self.done_at = self._worker.done_at
-            self._queue = self._worker = None
-        return self._sha.hexdigest()
-
-
-def _update_from_file(sha: Any, buffer: memoryview, fd: int, start: int, end: int) -> None:
-    """Hash bytes ``start``..``end`` of the file ``fd``, read through ``buffer``."""
-    while start < end:
-        n = os.preadv(fd, [buffer[:min(len(buffer), end - start)]], start)
-        if n == 0:
-            raise OSError(errno.EIO, "the file being written shrank under us")
-        sha.update(buffer[:n])  # one call: see _READ_BACK
-        start += n
-
-
 class _HashingWriter:
     """A write-only file that hashes and counts what passes through. The first
     ``_IN_MEMORY_UP_TO`` bytes are kept in memory; past that, ``open_file()`` gives the
@@ -180,12 +57,12 @@ class _HashingWriter:
         self._open_file = open_file
         self.raw: BinaryIO | None = None
         self.held: list[bytes] = []
-        self.digest = _Digest()
+        self.digest = _digest.Digest()
         self.size = 0
         #: Whether a write (while :attr:`scanning`) may have held a set's opcodes.
         self.saw_set_opcodes = False
         self.scanning = True
-        self._fsync: _Background | None = None
+        self._fsync: _digest.Background | None = None
         #: When every byte was written, then when the hash and fsync were done too.
         self.finished_at = 0.0
 
@@ -249,7 +126,7 @@ class _HashingWriter:
         if self.raw is not None:
             self.raw.flush()
             if self.size >= _PARALLEL_FROM:
-                self._fsync = _Background("kazeflow-fsync", os.fsync, self.raw.fileno())
+                self._fsync = _digest.Background("kazeflow-fsync", os.fsync, self.raw.fileno())
         self.digest.close()
         self.finished_at = time.time()
 
@@ -325,7 +202,7 @@ def file_digest(raw: BinaryIO) -> str:
     buf = bytearray(_CHUNK)
     view = memoryview(buf)
     while n := raw.readinto(buf):  # type: ignore[attr-defined]
-        _update(sha, view[:n])
+        _digest.update(sha, view[:n])
     return sha.hexdigest()
 
 
@@ -349,10 +226,10 @@ def read_object(raw: BinaryIO) -> ReadObject:
     if layout is None:
         data = raw.read()
         sha = hashlib.sha256()
-        _update(sha, data)
+        _digest.update(sha, data)
         return ReadObject(sha.hexdigest(), data, [])
     stream_length, lengths = layout
-    digest = _Digest()
+    digest = _digest.Digest()
     stream = bytearray(stream_length)
     complete = _read_into(raw, memoryview(stream), digest, _CHUNK)
     digest.go_parallel()
@@ -370,7 +247,7 @@ def read_object(raw: BinaryIO) -> ReadObject:
     return ReadObject(actual, stream, buffers)
 
 
-def _read_into(raw: BinaryIO, view: memoryview, digest: _Digest, chunk: int) -> bool:
+def _read_into(raw: BinaryIO, view: memoryview, digest: _digest.Digest, chunk: int) -> bool:
     """Fill ``view`` from ``raw`` and feed it to ``digest``; False on a short read."""
     for start in range(0, len(view), chunk):
         part = view[start:start + chunk]

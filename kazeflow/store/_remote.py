@@ -35,7 +35,8 @@ import fsspec
 from kazeflow.errors import ObjectNotFoundError, StoreError
 from kazeflow.store import _pickling
 from kazeflow.store._fs import check_data_version, is_data_version
-from kazeflow.store._objects import ObjectStore, ObjectWrite, PendingObject, corrupt_error
+from kazeflow.store._objects import ObjectStore, corrupt_error
+from kazeflow.store._writes import ObjectWrite, PendingObject
 from kazeflow.store.interface import StoredObject
 
 _PART = 8 << 20  # bytes per uploaded part (S3's least is 5 MiB) and per read block

@@ -15,9 +15,9 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from kazeflow._evaluate import Evaluator
-from kazeflow._runstate import Job
 from kazeflow.assets import Asset
+from kazeflow.running._evaluate import Evaluator
+from kazeflow.running._runstate import Job
 from kazeflow.store.interface import Lock
 
 

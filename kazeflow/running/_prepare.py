@@ -9,13 +9,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from kazeflow import _codehash
-from kazeflow._hashing import config_hash
-from kazeflow._inputs import LIBRARY_PREFIX, InputFiles
-from kazeflow._libraries import LibraryVersions
 from kazeflow.assets import Asset
 from kazeflow.config import Config, build_config
 from kazeflow.errors import ConfigError
+from kazeflow.fingerprint import _code
+from kazeflow.fingerprint._files import LIBRARY_PREFIX, InputFiles
+from kazeflow.fingerprint._hashing import config_hash
+from kazeflow.fingerprint._libraries import LibraryVersions
 
 
 class PreparedAsset(NamedTuple):
@@ -25,7 +25,7 @@ class PreparedAsset(NamedTuple):
     asset: Asset
     config: Config | None
     config_hash: str
-    code: _codehash.CodeFingerprint
+    code: _code.CodeFingerprint
     #: What the key takes from outside the flow: ``file:<path>`` → content hash of each
     #: file the asset reads (``reads=``), ``lib:<distribution>`` → version of each
     #: library its code imports when it tracks them (``track_libraries=``).
@@ -46,14 +46,14 @@ class Lookups(NamedTuple):
     """What preparing reuses across processes, each cached in the store's cache folder:
     analyses of source files, hashes of input files, distributions of libraries."""
 
-    sources: _codehash.SourceCache
+    sources: _code.SourceCache
     files: InputFiles
     libraries: LibraryVersions
 
     @classmethod
     def in_folder(cls, folder: Path | None) -> Lookups:
         """The caches in ``folder`` (None: this process only)."""
-        return cls(_codehash.source_cache(folder / "sources.marshal" if folder else None),
+        return cls(_code.source_cache(folder / "sources.marshal" if folder else None),
                    InputFiles(folder / "inputs.marshal" if folder else None),
                    LibraryVersions(folder / "libraries.marshal" if folder else None))
 
@@ -81,8 +81,8 @@ def prepare(plan: Sequence[Asset], config: Mapping[str, Any] | None,
     prepared = {}
     for item in plan:
         cfg = configs[item.name]
-        code = (_codehash.code_version_fingerprint(item.code_version) if item.code_version
-                else _codehash.fingerprint(item.fn, lookups.sources, asset_name=item.name,
+        code = (_code.code_version_fingerprint(item.code_version) if item.code_version
+                else _code.fingerprint(item.fn, lookups.sources, asset_name=item.name,
                                            reads_declared=item.reads is not None))
         external = lookups.files.versions(item)
         libraries = lookups.libraries.versions(code.libraries) if code.libraries else {}

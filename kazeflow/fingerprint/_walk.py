@@ -1,88 +1,41 @@
-"""Code fingerprints: the normalised source of an asset and of the user code it reaches.
-
-The fingerprint of a function is a set of named *components*: its own source with
-docstrings, comments and formatting removed (``ast.unparse`` of the docstring-free tree,
-which is stable across Python patch releases), and for every user-level name it reads,
-recursively:
-
-- user functions and classes: their normalised source, decorators included (except
-  kazeflow's own, such as ``@asset(...)``, whose options enter the key elsewhere);
-- immutable constants (numbers, strings, bytes, None, tuples/frozensets of them): value;
-- anything else (lists, dicts, objects, closure cells): the source of the statements that
-  assign or build it (also ``for``/``with`` targets and ``case`` captures, in any block),
-  never its current state, so mutating a module-level list does not change a hash; a
-  value no statement builds (set through ``globals()``, from outside) is named by its
-  type only, with a warning.
-
-Names are followed in a function's body, its decorators and default values, its closure
-cells, in class bodies, in the statements that assign a global, through
-``module.attribute`` chains (also ``getattr(module, "attribute")``) and ``from module
-import name`` (also relative and ``*``). Imports inside a hashed function (``import x``,
-``import x as z``, ``from . import y``, ``importlib.import_module("x")``,
-``__import__("x")`` with literal names) are followed as if they were at module level;
-a user module they name that is not loaded yet is imported to be hashed. A module or
-attribute picked by a name known only at run time (``importlib.import_module(name)``,
-``getattr(module, name)``) cannot be followed: one warning per asset says where.
-Library code (the standard library, site-packages except distributions installed from a
-local folder, kazeflow itself; see :mod:`kazeflow._codeuser`) is not followed.
-Components of the asset's own module are named by qualname, others ``module:qualname``;
-module metadata such as ``__name__`` is never hashed, so running a file as ``__main__``
-or importing it gives the same hash.
-"""
+"""The walk from one function through the user code it reaches, naming the components
+of its code fingerprint (what is followed and how: see :mod:`kazeflow.fingerprint._code`)."""
 
 from __future__ import annotations
 
 import ast
 import builtins
-import contextlib
-import functools
 import inspect
-import linecache
-import os
 import sys
 import types
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from pathlib import Path
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
-from kazeflow import _codesource, _codeuser, _codewarnings
-from kazeflow._codeast import (
+from kazeflow.fingerprint._cache import SourceCache
+from kazeflow.fingerprint._imports import DynamicImport
+from kazeflow.fingerprint._modules import module_file, parsed_module
+from kazeflow.fingerprint._source import (
+    FunctionSource,
+    decode_import,
+    drop_kazeflow_decorators,
+    encode_import,
+    function_source,
+)
+from kazeflow.fingerprint._syntax import (
     SCOPES,
-    ModuleIndex,
     StatementFacts,
     assigns,
     first_line,
     flat_statements,
     immutable_repr,
     normalise,
-    parse_module,
     parse_source,
     path_to,
     scan,
     walk,
 )
-from kazeflow._codecache import SourceCache
-from kazeflow._codeimports import DynamicImport
-from kazeflow._codesource import (
-    FunctionSource,
-    decode_import,
-    drop_kazeflow_decorators,
-    encode_import,
-    entry_key,
-    function_source,
-)
-from kazeflow._codeuser import is_user_module, resolve, user_module
-from kazeflow._codewarnings import (
-    computed_by_call,
-    data_like,
-    warn_computed,
-    warn_dynamic,
-    warn_untraced,
-)
-from kazeflow._hashing import KEY_FORMAT_VERSION, code_digest, tagged_digest
-
-#: Bump when normalisation changes; every code hash changes with it.
-CODE_HASH_VERSION = 1
+from kazeflow.fingerprint._unseen import computed_by_call, data_like, warn_untraced
+from kazeflow.fingerprint._user import is_user_module, resolve, user_module
 
 #: Attributes describing a module rather than its code (``__name__`` is ``"__main__"``
 #: when a file runs as a script, ``__file__`` moves with the project).
@@ -90,109 +43,7 @@ _MODULE_DUNDERS = frozenset({"__builtins__", "__cached__", "__doc__", "__file__"
                              "__loader__", "__name__", "__package__", "__path__", "__spec__"})
 
 
-class CodeFingerprint(NamedTuple):
-    """The code hash of an asset and the normalised texts it was computed from (a tuple:
-    one is made per planned asset and run)."""
-
-    code_hash: str
-    components: Mapping[str, str]
-    #: Top-level modules of the libraries (not the standard library) the code reaches.
-    libraries: tuple[str, ...] = ()
-
-
-def code_version_fingerprint(code_version: str) -> CodeFingerprint:
-    """Fingerprint of an asset whose user pinned ``code_version``."""
-    components = {"code_version": code_version}
-    return CodeFingerprint(tagged_digest("kazeflow.code_version", code_version), components)
-
-
-def fingerprint(fn: Callable[..., Any], cache: SourceCache | None = None,
-                asset_name: str | None = None, reads_declared: bool = False
-                ) -> CodeFingerprint:
-    """Fingerprint ``fn`` and the user code it reaches (see the module docstring),
-    reusing the analyses of unchanged functions kept in ``cache``. A warning names
-    ``asset_name`` (by default the asset registered with ``fn``) if that code imports or
-    reads something by a name known only at run time, or (unless ``reads_declared``:
-    the asset said which files it reads) reads a module-level value computed by a call,
-    which may have read a file that can change unseen."""
-    collector = _Collector(fn.__module__, cache)
-    inner = _unwrap(fn)
-    if _needs_lent_module(inner):
-        with _lent_module(inner):
-            root = collector.add_function(fn)
-    else:  # the common case: its module is in sys.modules
-        root = collector.add_function(fn)
-    if collector.dynamic:
-        warn_dynamic(asset_name or _asset_name(fn), collector.dynamic)
-    if collector.computed and not reads_declared:
-        warn_computed(asset_name or _asset_name(fn), collector.computed)
-    items = tuple(sorted(collector.components.items()))
-    return CodeFingerprint(_digest(_unwrap(fn), root, items, cache), dict(items),
-                           tuple(sorted(collector.libraries)))
-
-
-def _needs_lent_module(fn: Any) -> bool:
-    """Whether ``sys.modules`` has no module of ``fn``'s globals under its module's
-    name, though they come from a file: code run by ``runpy.run_path`` (``"<run_path>"``,
-    or a ``"__main__"`` that is not the running one) or by ``exec``."""
-    name = getattr(fn, "__module__", None)
-    namespace = getattr(fn, "__globals__", None)
-    if not name or not namespace or not namespace.get("__file__"):
-        return False
-    present = sys.modules.get(name)
-    return present is None or vars(present) is not namespace
-
-
-@contextlib.contextmanager
-def _lent_module(fn: Any) -> Iterator[None]:
-    """While ``fn`` is hashed, a module of its globals under its module's name (see
-    :func:`_needs_lent_module`): its module-level statements are then found as any
-    module's (without, the globals it reads would go unhashed: edits unseen)."""
-    name, namespace = fn.__module__, fn.__globals__
-    present = sys.modules.get(name)
-    module = types.ModuleType(name)
-    vars(module).update(namespace)
-    sys.modules[name] = module
-    _MODULE_FILES.pop(name, None)  # the name's file may differ from what was seen
-    try:
-        yield
-    finally:
-        if sys.modules.get(name) is module:
-            if present is None:
-                del sys.modules[name]
-            else:
-                sys.modules[name] = present
-        _MODULE_FILES.pop(name, None)
-        _MODULES.pop(name, None)
-
-
-def _digest(fn: Any, root: str, items: tuple[tuple[str, str], ...],
-            cache: SourceCache | None) -> str:
-    """The code hash of ``items``, kept in the cache entry of the root function ``fn``
-    (its last components and their digest), so a new process need not hash every
-    asset's components again when none changed."""
-    if cache is None:
-        return _code_digest(root, items)
-    where = entry_key(fn)
-    entry = cache.get(*where)
-    hashed = (root, items)
-    if entry is not None and len(entry) > 5 and entry[5][0] == hashed:
-        return str(entry[5][1])
-    digest = _code_digest(root, items)
-    if entry is not None:
-        cache.put(*where, (*entry[:5], (hashed, digest)))
-    return digest
-
-
-@functools.lru_cache(maxsize=16384)
-def _code_digest(root: str, items: tuple[tuple[str, str], ...]) -> str:
-    """The code hash of sorted components (memoised: most runs see the same ones)."""
-    return code_digest(CODE_HASH_VERSION, root, items)
-
-
-# ------------------------------------------------------------------ live objects
-
-def _unwrap(obj: Any) -> Any:
+def unwrap(obj: Any) -> Any:
     """The user function under ``functools.wraps``-style wrappers (``functools.cache``)."""
     if not callable(obj) or not hasattr(obj, "__wrapped__"):
         return obj
@@ -209,39 +60,7 @@ def _import_source(stmt: ast.ImportFrom, module_name: str) -> str | None:
     return source if source in sys.modules and is_user_module(source) else None
 
 
-def clear_memory_caches() -> None:
-    """Forget what this process memoised, as a new process starts (tests and benchmarks
-    use it to exercise the persistent cache alone)."""
-    _codesource.clear()
-    _codeuser.clear()
-    _codewarnings.clear()
-    _MODULE_FILES.clear()
-    _MODULES.clear()
-    linecache.clearcache()
-    _code_digest.cache_clear()
-
-
-def source_cache(path: Path | None) -> SourceCache:
-    """The persistent cache of function analyses at ``path`` (None: this run only).
-
-    Its tag changes with the entries' format and with what an analysis finds (4: an
-    entry keeps the code hash it last had as a root; 5: the imports in a body and the
-    dynamic ones), so older entries are dropped."""
-    return SourceCache(path, ("kazeflow.sources", 5, CODE_HASH_VERSION, KEY_FORMAT_VERSION,
-                              sys.version_info[:2]))
-
-
-def _asset_name(fn: Any) -> str:
-    """The name of the registered asset whose function is ``fn`` (else its qualname)."""
-    from kazeflow.assets import registry  # a cycle at import time otherwise
-
-    found = (a.name for a in registry.snapshot().values() if a.fn is fn)
-    return next(found, getattr(fn, "__qualname__", repr(fn)))
-
-
-# ------------------------------------------------------------------ the walk
-
-class _Collector:
+class Collector:
     """Walks from one function through the user code it reaches, naming components."""
 
     def __init__(self, root_module: str, cache: SourceCache | None = None) -> None:
@@ -265,7 +84,7 @@ class _Collector:
 
     def add_function(self, fn: Callable[..., Any], binding: str | None = None) -> str:
         """Add ``fn`` (reached under the name ``binding``) and what it reads; its key."""
-        fn = _unwrap(fn)
+        fn = unwrap(fn)
         key = self._function_key(fn, binding)
         if key in self.components:
             return key
@@ -356,7 +175,7 @@ class _Collector:
 
         if isinstance(value, Asset):
             value = value.fn
-        value = _unwrap(value)
+        value = unwrap(value)
         if isinstance(value, types.ModuleType):
             self._note_library(value.__name__)
             return
@@ -411,14 +230,14 @@ class _Collector:
     def _definitions(self, module_name: str, name: str) -> list[_Definition]:
         """The module-level statements that may define ``name``, from the persistent
         cache while the module's file is unchanged (no parse in a new process)."""
-        filename = _module_file(module_name)
+        filename = module_file(module_name)
         if filename is None:  # no source to read
             return []
         # first line 0: the entry of a module-level name, not of a function
         entry = self.cache.get(filename, name, 0) if self.cache is not None else None
         found = _decode_definitions(entry) if entry is not None else None
         if found is None:
-            parsed = _parsed_module(module_name)
+            parsed = parsed_module(module_name)
             if parsed is None:
                 return []
             found = [(*parsed[1].facts(stmt),
@@ -487,7 +306,7 @@ class _Collector:
         that assign it."""
         self.components[key] = ""
         statements: list[ast.stmt] = []
-        parsed = _parsed_module(fn.__module__)
+        parsed = parsed_module(fn.__module__)
         for scope in _enclosing_scopes(fn, parsed[0] if parsed else None):
             body = scope.body if isinstance(scope.body, list) else []
             statements = [s for s in flat_statements(body) if assigns(s, name)]
@@ -533,43 +352,6 @@ def _decode_definitions(entry: Any) -> list[_Definition] | None:
                 for text, names, chains, node in entry]
     except (TypeError, ValueError):  # not an entry of this kind: analyse afresh
         return None
-
-
-#: Per module: its source file (absolute), or None when it has none.
-_MODULE_FILES: dict[str, str | None] = {}
-#: Per module: the linecache lines it was parsed from, its tree and statement index.
-_MODULES: dict[str, tuple[list[str], ast.Module, ModuleIndex]] = {}
-
-
-def _module_file(module_name: str) -> str | None:
-    if module_name not in _MODULE_FILES:
-        module = sys.modules.get(module_name)
-        try:
-            filename = inspect.getsourcefile(module) or inspect.getfile(module)  # type: ignore[arg-type]
-        except TypeError:  # built in, or made at run time
-            filename = None
-        _MODULE_FILES[module_name] = os.path.abspath(filename) if filename else None
-    return _MODULE_FILES[module_name]
-
-
-def _parsed_module(module_name: str) -> tuple[ast.Module, ModuleIndex] | None:
-    """The tree and statement index of a loaded module's source (parsed once while its
-    file is unchanged); None when its source is not available."""
-    filename = _module_file(module_name)
-    if filename is None:
-        return None
-    linecache.checkcache(filename)
-    lines = linecache.getlines(filename, vars(sys.modules[module_name]))
-    cached = _MODULES.get(module_name)
-    if cached is None or cached[0] is not lines:
-        if not lines:
-            return None
-        try:
-            tree = parse_module("".join(lines))
-        except SyntaxError:
-            return None
-        cached = _MODULES[module_name] = (lines, tree, ModuleIndex(tree))
-    return cached[1], cached[2]
 
 
 def _enclosing_scopes(fn: Any, tree: ast.Module | None) -> list[Any]:

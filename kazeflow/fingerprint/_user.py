@@ -28,7 +28,7 @@ import sys
 import sysconfig
 import types
 
-from kazeflow._codesource import is_kazeflow
+from kazeflow.fingerprint._source import is_kazeflow
 
 log = logging.getLogger("kazeflow")
 
@@ -189,7 +189,7 @@ def _warn_unimportable(name: str, exc: Exception) -> None:
 
 
 def clear() -> None:
-    """Forget what this process memoised (see ``_codehash.clear_memory_caches``)."""
+    """Forget what this process memoised (see ``_code.clear_memory_caches``)."""
     _LIBRARY_PACKAGES.clear()
     _UNIMPORTABLE.clear()
     is_user_file.cache_clear()

@@ -20,9 +20,9 @@ import time
 from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 
-from kazeflow import _cachefile
 from kazeflow.assets import Asset
 from kazeflow.errors import DefinitionError
+from kazeflow.fingerprint import _cachefile
 
 log = logging.getLogger("kazeflow")
 

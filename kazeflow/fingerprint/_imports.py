@@ -1,5 +1,5 @@
 """Pure helpers that recognise imports in syntax trees: ``import`` statements are read
-by :func:`kazeflow._codeast.scan`; here are the calls that import a module or read an
+by :func:`kazeflow.fingerprint._syntax.scan`; here are the calls that import a module or read an
 attribute by its name (``importlib.import_module``, ``__import__``, ``getattr``), with a
 literal name (followed like an import) or a name known only at run time (warned about).
 """

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping
 
-from kazeflow._hashing import cache_key
-from kazeflow._prepare import PreparedAsset
-from kazeflow.freshness import FRESH, AssetInputs, Decision, decide, stale_anyway
-from kazeflow.results import Materialization, RecordKey
+from kazeflow.fingerprint._hashing import cache_key
+from kazeflow.results import FRESH, Materialization, RecordKey
+from kazeflow.running._freshness import AssetInputs, Decision, decide, stale_anyway
+from kazeflow.running._prepare import PreparedAsset
 from kazeflow.store.interface import ObjectPresence, Records
 
 

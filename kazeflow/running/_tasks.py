@@ -10,11 +10,16 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
-from kazeflow._gcpause import user_code
 from kazeflow.assets import Asset
 from kazeflow.config import Config
 from kazeflow.context import AssetContext
-from kazeflow.errors import IntegrityError, ObjectNotFoundError, UnpicklableResultError
+from kazeflow.errors import (
+    IntegrityError,
+    ObjectNotFoundError,
+    RecursiveRunError,
+    UnpicklableResultError,
+)
+from kazeflow.running._gcpause import user_code
 from kazeflow.store import objects_at
 from kazeflow.store.interface import Objects, ObjectWriting, StoredObject
 
@@ -153,3 +158,12 @@ def _picklable(exc: BaseException | None) -> BaseException | None:
         return exc
     except Exception:
         return RuntimeError(f"{type(exc).__name__}: {exc}")
+
+
+def check_not_inside_asset() -> None:
+    """Raise when called from inside an asset that is being materialized."""
+    name = current_asset.get()
+    if name is not None:
+        raise RecursiveRunError(
+            f"asset {name!r} called Flow.run while being materialized; declare what it "
+            "needs as upstream assets (deps) instead of running a flow inside it")

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kazeflow.assets import Asset
-from kazeflow.freshness import AssetInputs
+from kazeflow.running._freshness import AssetInputs
 from kazeflow.store.interface import Lock
 
 

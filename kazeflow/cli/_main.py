@@ -24,10 +24,10 @@ from typing import Any
 
 import click
 
-from kazeflow import _cli_format as fmt
-from kazeflow._cli_input import InputError, read_config
-from kazeflow._cli_log import configure
-from kazeflow._cli_options import (
+from kazeflow.cli import _format as fmt
+from kazeflow.cli._input import InputError, read_config
+from kazeflow.cli._log import configure
+from kazeflow.cli._options import (
     CliOptions,
     config_option,
     echo_json,
@@ -37,7 +37,7 @@ from kazeflow._cli_options import (
     store_option,
     target_argument,
 )
-from kazeflow._cli_store import COMMANDS
+from kazeflow.cli._store import COMMANDS
 from kazeflow.errors import FlowRunError, KazeflowError
 from kazeflow.results import RunResult
 from kazeflow.store import Store

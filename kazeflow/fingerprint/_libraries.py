@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-from kazeflow import _cachefile
+from kazeflow.fingerprint import _cachefile
 
 _TAG = ("kazeflow.libraries", 1)
 

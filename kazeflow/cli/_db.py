@@ -10,8 +10,8 @@ import os
 
 import click
 
-from kazeflow._cli_input import InputError
-from kazeflow._cli_options import store_option
+from kazeflow.cli._input import InputError
+from kazeflow.cli._options import store_option
 from kazeflow.store import Store
 
 

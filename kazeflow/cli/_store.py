@@ -1,22 +1,21 @@
 """Store-level commands: they need only the store, never a TARGET.
 
 ``history``, ``runs``, ``show``, ``verify``, ``gc``, and ``db current|upgrade`` from
-:mod:`kazeflow._cli_db`; the ``kazeflow`` group in :mod:`kazeflow.cli` registers them.
+:mod:`kazeflow.cli._db`; the ``kazeflow`` group in :mod:`kazeflow.cli` registers them.
 """
 
 from __future__ import annotations
 
 import click
 
-from kazeflow import _cli_format as fmt
-from kazeflow._cli_db import db
-from kazeflow._cli_input import InputError, import_target
-from kazeflow._cli_options import echo_json, json_option, plan_flow, split_target, store_option
 from kazeflow.assets import registry
+from kazeflow.cli import _format as fmt
+from kazeflow.cli._db import db
+from kazeflow.cli._input import InputError, import_target
+from kazeflow.cli._options import echo_json, json_option, plan_flow, split_target, store_option
 from kazeflow.errors import KazeflowError, ObjectNotFoundError
 from kazeflow.flow import Flow
-from kazeflow.freshness import FRESH
-from kazeflow.results import AssetStatus, Materialization
+from kazeflow.results import FRESH, AssetStatus, Materialization
 from kazeflow.store import Store
 
 

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kazeflow import _cachefile
+from kazeflow.fingerprint import _cachefile
 
 log = logging.getLogger("kazeflow")
 

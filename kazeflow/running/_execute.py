@@ -7,55 +7,43 @@ assets run one by one in plan order: one scheduling code path for every executor
 
 An asset's value is handed on as soon as its bytes are written, while their hash and fsync
 finish in helper threads: a downstream that runs whatever that data version turns out to
-be starts at once (see :mod:`kazeflow._early`); any other waits for it. Recording is
-:mod:`kazeflow._record`'s, the group commit :mod:`kazeflow._batch`'s.
+be starts at once (see :mod:`kazeflow.running._early`); any other waits for it. Recording is
+:mod:`kazeflow.running._record`'s, the group commit :mod:`kazeflow.running._batch`'s.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import logging
-import os
-import socket
 import time
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from kazeflow import graph
-from kazeflow._early import EarlyStarts
-from kazeflow._evaluate import Evaluator
-from kazeflow._inputs import InputFiles
-from kazeflow._prepare import PreparedAsset
-from kazeflow._ready import ready_queue
-from kazeflow._record import Recorder
-from kazeflow._runstate import Job, RunState
-from kazeflow._tasks import Outcome, call_local, call_remote, current_asset, remote_payload
 from kazeflow.assets import Asset
 from kazeflow.errors import (
-    FlowRunError,
     IntegrityError,
     KazeflowError,
     ObjectNotFoundError,
-    RecursiveRunError,
-    StoreError,
     WorkerDiedError,
 )
 from kazeflow.executors import Executor, SequentialExecutor
-from kazeflow.freshness import FRESH, AssetInputs
-from kazeflow.results import RunResult
+from kazeflow.fingerprint._files import InputFiles
+from kazeflow.results import FRESH, RunResult
+from kazeflow.running import _plan
+from kazeflow.running._early import EarlyStarts
+from kazeflow.running._evaluate import Evaluator
+from kazeflow.running._freshness import AssetInputs
+from kazeflow.running._prepare import PreparedAsset
+from kazeflow.running._ready import ready_queue
+from kazeflow.running._record import Recorder
+from kazeflow.running._runrecord import ResultLoader, recorded_run, run_result
+from kazeflow.running._runstate import Job, RunState
+from kazeflow.running._tasks import Outcome, call_local, call_remote, remote_payload
 from kazeflow.store.interface import Lock, RunStore
 
 log = logging.getLogger("kazeflow")
-
-
-def check_not_inside_asset() -> None:
-    """Raise when called from inside an asset that is being materialized."""
-    name = current_asset.get()
-    if name is not None:
-        raise RecursiveRunError(
-            f"asset {name!r} called Flow.run while being materialized; declare what it "
-            "needs as upstream assets (deps) instead of running a flow inside it")
 
 
 class _UpstreamFailed(Exception):
@@ -101,12 +89,10 @@ class ScheduledRun:
 
     def execute(self) -> RunResult:
         """Run every planned asset that is not fresh; return or raise with the result."""
-        meta, state, pins = self.store.metadata, self.state, self.recorder.pins
+        pins = self.recorder.pins
         self.store.objects.remove_stale_temps()
-        started = meta.start_run(self.run_id, selection=[a.name for a in self.plan],
-                                 pid=os.getpid(), hostname=socket.gethostname())
-        status, error = "failed", None
-        try:
+        with recorded_run(self.store.metadata, self.run_id, self.plan, self.state,
+                          pins) as started:
             try:
                 pins.open()
                 self.recorder.pin(r.data_version for r in self.evaluator.latest_keys.values()
@@ -119,44 +105,10 @@ class ScheduledRun:
                 if self.owns_executor:
                     self.executor.shutdown()
                 self.recorder.batch.flush()  # even when interrupted: finished work stays
-            status = "failed" if state.failed or state.skipped else "succeeded"
-        except KeyboardInterrupt:
-            status, error = "interrupted", "interrupted (KeyboardInterrupt)"
-            pins.close()
-            raise
-        except BaseException as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            pins.close()
-            raise
-        finally:
-            try:
-                meta.finish_run(self.run_id, status=status,
-                                n_materialized=len(state.materialized),
-                                n_reused=len(state.reused), n_failed=len(state.failed),
-                                error=error)
-            except StoreError as exc:
-                if error is None:  # the run went well: this is its error
-                    raise
-                log.error("run %s: cannot record that it %s: %s", self.run_id[:8], status,
-                          exc)  # the run's own error goes on up
-        by_plan = self._ready.index.__getitem__
-        failed = {n: state.failed[n] for n in sorted(state.failed, key=by_plan)}
-        skipped = {n: state.skipped[n] for n in sorted(state.skipped, key=by_plan)}
-        result = RunResult(
-            self.run_id, state.versions, _ResultLoader(self.store, self.plan, self.prepared),
-            state.values, materialized=tuple(sorted(state.materialized, key=by_plan)),
-            reused=tuple(sorted(state.reused, key=by_plan)), failed=failed,
-            skipped=skipped, duration=time.time() - started,
-            order=tuple(a.name for a in self.plan),
-            on_release=pins.close)  # gc keeps what the result may still load
-        pins.seal()
-        log.info("run %s: %s", self.run_id[:8], result.summary(),
-                 extra={"kazeflow_event": "run_finished", "run_id": self.run_id})
-        if failed or skipped:  # chained to the first asset's own error: its frames show
-            first = next((state.errors[n] for n in failed if n in state.errors), None)
-            raise FlowRunError(_failure_message(failed, skipped), result=result,
-                               errors=state.errors) from first
-        return result
+        load = ResultLoader(self.store.objects,
+                            functools.partial(rerun, self.store, self.plan, self.prepared))
+        return run_result(self.run_id, self.state, self.plan, self._ready.index, load,
+                          started, pins)
 
     # ------------------------------------------------------------------ scheduling
 
@@ -437,29 +389,9 @@ class ScheduledRun:
         return state.values[name]
 
 
-class _ResultLoader:
-    """Loads the value of a reused asset when a :class:`RunResult` is first read. An
-    object found missing or corrupt then (the run decided on a stat) is materialized
-    again, with a warning, by a run of the asset and its upstreams with the code and
-    config of the run that made the result."""
-
-    def __init__(self, store: RunStore, plan: Sequence[Asset],
-                 prepared: Mapping[str, PreparedAsset]) -> None:
-        self.store, self.plan, self.prepared = store, plan, prepared
-
-    def __call__(self, name: str, data_version: str) -> Any:
-        try:
-            return self.store.objects.load(data_version)
-        except (IntegrityError, ObjectNotFoundError) as exc:
-            log.warning("asset %r: %s; materializing it again", name, exc)
-        plan = graph.plan({item.name: item for item in self.plan}, [name])
-        return ScheduledRun(self.store, plan, {a.name: self.prepared[a.name] for a in plan},
-                            ()).execute()[name]
-
-
-def _failure_message(failed: Mapping[str, str], skipped: Mapping[str, str]) -> str:
-    parts = [f"asset {name!r} failed: {error}" for name, error in failed.items()]
-    text = "; ".join(parts) or "an upstream value could not be produced"
-    if skipped:
-        text += f" ({len(skipped)} downstream not run: {', '.join(map(repr, skipped))})"
-    return text + "; fix it and run again: what succeeded is kept (see .result)"
+def rerun(store: RunStore, plan: Sequence[Asset], prepared: Mapping[str, PreparedAsset],
+          name: str) -> Any:
+    """Materialize ``name`` again with the code and config of ``prepared`` (and its
+    upstreams as needed), by a run of that asset alone."""
+    plan = _plan.plan({item.name: item for item in plan}, [name])
+    return ScheduledRun(store, plan, {a.name: prepared[a.name] for a in plan}, ()).execute()[name]

@@ -17,10 +17,10 @@ from typing import Any, TypeVar
 
 import click
 
-from kazeflow import _cli_format as fmt
-from kazeflow._cli_input import InputError, import_target
-from kazeflow._cli_log import TerminalLog
 from kazeflow.assets import registry
+from kazeflow.cli import _format as fmt
+from kazeflow.cli._input import InputError, import_target
+from kazeflow.cli._log import TerminalLog
 from kazeflow.flow import Flow
 from kazeflow.store import DEFAULT_DIR, ENV_HOME, ENV_METADATA_URL, ENV_OBJECTS_URL, Store
 

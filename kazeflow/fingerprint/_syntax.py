@@ -12,7 +12,13 @@ import types
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 
-from kazeflow._codeimports import DynamicImport, ModuleImport, chain_of, import_call, scan_call
+from kazeflow.fingerprint._imports import (
+    DynamicImport,
+    ModuleImport,
+    chain_of,
+    import_call,
+    scan_call,
+)
 
 IMMUTABLE_SCALARS = (int, float, complex, str, bytes, bool, type(None))
 DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)

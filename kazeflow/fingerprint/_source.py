@@ -1,10 +1,10 @@
 """One function's source, read and analysed once: memoised in this process by code
-object, and across processes in the store's source cache (:mod:`kazeflow._codecache`).
+object, and across processes in the store's source cache (:mod:`kazeflow.fingerprint._cache`).
 
 An analysis is the function's normalised text (docstrings, comments and formatting
 gone), the global names and ``module.attribute`` chains it reads, the ``from … import``
 inside it, and how its decorators were judged (kazeflow's own are dropped from the
-text). :mod:`kazeflow._codehash` follows what the names resolve to.
+text). :mod:`kazeflow.fingerprint._code` follows what the names resolve to.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ import types
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from kazeflow._codeast import (
+from kazeflow.fingerprint._cache import SourceCache
+from kazeflow.fingerprint._imports import DynamicImport, ModuleImport
+from kazeflow.fingerprint._syntax import (
     DEFS,
     bytecode_text,
     code_names,
@@ -32,8 +34,6 @@ from kazeflow._codeast import (
     top_level_definitions,
     walk,
 )
-from kazeflow._codecache import SourceCache
-from kazeflow._codeimports import DynamicImport, ModuleImport
 
 log = logging.getLogger("kazeflow")
 
@@ -254,7 +254,7 @@ def _decode(entry: Any, namespace: Mapping[str, Any], judged: dict[Any, bool]
     means something else in ``namespace``) or is not an entry at all (a damaged cache).
     ``judged`` memoises whether a decorator is kazeflow's, by namespace, for one run."""
     try:
-        text, names, chains, imports, decorators = entry[:5]  # [5]: see _codehash._digest
+        text, names, chains, imports, decorators = entry[:5]  # [5]: see _code._digest
         for chain, ours in decorators:
             where = (id(namespace), chain)
             theirs = judged.get(where)
@@ -273,7 +273,7 @@ def _decode(entry: Any, namespace: Mapping[str, Any], judged: dict[Any, bool]
 
 
 def clear() -> None:
-    """Forget what this process memoised (see ``_codehash.clear_memory_caches``)."""
+    """Forget what this process memoised (see ``_code.clear_memory_caches``)."""
     _SOURCES.clear()
     _ABSOLUTE.clear()
     _SPANS.clear()

@@ -7,11 +7,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kazeflow._inputs import FILE_PREFIX, LIBRARY_PREFIX
-from kazeflow.results import Materialization, Reason, RecordKey
-
-FRESH, STALE, MISSING = "fresh", "stale", "missing"
-
+from kazeflow.fingerprint._files import FILE_PREFIX, LIBRARY_PREFIX
+from kazeflow.results import FRESH, MISSING, STALE, Materialization, Reason, RecordKey
 
 # Decision and AssetInputs are made once per planned asset by every run and status
 # check: plain slotted classes build in a third of the time of frozen ones. Read-only by

@@ -7,15 +7,15 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from kazeflow._batch import WriteBatch
-from kazeflow._evaluate import Evaluator
-from kazeflow._inputs import InputFiles, texts
-from kazeflow._prepare import PreparedAsset
-from kazeflow._runstate import Job, RunState
-from kazeflow._tasks import Outcome
 from kazeflow.errors import last_line
-from kazeflow.freshness import FRESH, AssetInputs
-from kazeflow.results import Materialization, RecordKey
+from kazeflow.fingerprint._files import InputFiles, texts
+from kazeflow.results import FRESH, Materialization, RecordKey
+from kazeflow.running._batch import WriteBatch
+from kazeflow.running._evaluate import Evaluator
+from kazeflow.running._freshness import AssetInputs
+from kazeflow.running._prepare import PreparedAsset
+from kazeflow.running._runstate import Job, RunState
+from kazeflow.running._tasks import Outcome
 from kazeflow.store.interface import Lock, Pins, RunStore, StoredObject
 
 log = logging.getLogger("kazeflow")
