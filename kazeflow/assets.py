@@ -6,6 +6,7 @@ import inspect
 import keyword
 import os
 import threading
+import types
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, overload
@@ -178,13 +179,8 @@ def _build_asset(
         raise DefinitionError(f"@asset needs a Python function, got {type(func).__name__}")
     asset_name = name if name is not None else func.__name__
     _check_name(asset_name, func)
-    params = inspect.signature(func).parameters
-    where = f"asset {asset_name!r} ({func.__module__}.{func.__qualname__})"
-    for p in params.values():
-        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD, p.POSITIONAL_ONLY):
-            raise DefinitionError(
-                f"{where}: parameter {p.name!r} must be a plain named parameter; "
-                "upstream values are passed by name")
+    where = _Where(asset_name, func)
+    params = _parameters(func, where)
     inputs = tuple(p for p in params if p not in RESERVED_PARAMETERS)
     dep_assets = tuple(d for d in deps or () if isinstance(d, Asset))
     if deps is None:
@@ -229,7 +225,42 @@ def _build_asset(
         track_libraries=bool(track_libraries))
 
 
-def _check_reads(reads: Sequence[str | os.PathLike[str]] | None, where: str
+class _Where:
+    """``asset 'name' (module.qualname)`` for error messages, spelt out only when one is
+    raised (a flow of thousands of assets is decorated in every process)."""
+
+    __slots__ = ("name", "func")
+
+    def __init__(self, name: str, func: Callable[..., Any]) -> None:
+        self.name, self.func = name, func
+
+    def __format__(self, spec: str) -> str:
+        return format(f"asset {self.name!r} ({self.func.__module__}.{self.func.__qualname__})",
+                      spec)
+
+
+_PLAIN_ONLY = inspect.CO_VARARGS | inspect.CO_VARKEYWORDS
+
+
+def _parameters(func: Callable[..., Any], where: _Where) -> tuple[str, ...]:
+    """The names of ``func``'s parameters, each a plain named one. A plain function's
+    come from its code object; anything else (a wrapper, a set ``__signature__``) is
+    read by :func:`inspect.signature`, as the call will see it."""
+    code = getattr(func, "__code__", None)
+    if (type(func) is types.FunctionType and code is not None and not code.co_posonlyargcount
+            and not code.co_flags & _PLAIN_ONLY and not hasattr(func, "__wrapped__")
+            and not hasattr(func, "__signature__")):
+        return code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]
+    params = inspect.signature(func).parameters
+    for p in params.values():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD, p.POSITIONAL_ONLY):
+            raise DefinitionError(
+                f"{where}: parameter {p.name!r} must be a plain named parameter; "
+                "upstream values are passed by name")
+    return tuple(params)
+
+
+def _check_reads(reads: Sequence[str | os.PathLike[str]] | None, where: _Where
                  ) -> tuple[str, ...] | None:
     """``reads`` as path strings, each a non-empty path (None: not declared)."""
     if reads is None:
@@ -276,7 +307,7 @@ def _check_name(asset_name: object, func: Callable[..., Any]) -> None:
             f"at most {MAX_NAME_LENGTH}: choose a shorter name (@asset(name=...))")
 
 
-def _dep_name(dep: object, where: str) -> str:
+def _dep_name(dep: object, where: _Where) -> str:
     if isinstance(dep, Asset):
         return dep.name
     if isinstance(dep, str):

@@ -1,5 +1,8 @@
 """@asset declarations and the registry."""
 
+import functools
+import inspect
+
 import pytest
 
 from kazeflow import Config, DefinitionError, DuplicateAssetError, Flow, asset
@@ -108,11 +111,38 @@ def test_parameter_missing_from_explicit_deps_is_refused():
             return 1
 
 
-def test_star_args_are_refused():
-    with pytest.raises(DefinitionError, match="must be a plain named parameter"):
-        @asset
-        def star(*parts):
-            return 1
+@pytest.mark.parametrize("source", [
+    "def star(*parts):\n    return 1",
+    "def star(**named):\n    return 1",
+    "def star(raw, /):\n    return 1",
+])
+def test_star_args_and_positional_only_are_refused(source):
+    namespace: dict = {}
+    exec(source, namespace)
+    with pytest.raises(DefinitionError, match="asset 'star' .*must be a plain named parameter"):
+        asset(namespace["star"])
+
+
+def test_parameters_are_those_the_call_sees():
+    def keyword_only(raw, *, other):
+        return raw + other
+
+    assert asset(keyword_only).inputs == ("raw", "other")
+
+    def body(raw, scale):
+        return raw * scale
+
+    @functools.wraps(body)
+    def wrapper(value):  # shows body's signature, as inspect.signature says
+        return value
+
+    assert asset(wrapper).inputs == ("raw", "scale")
+
+    def shown(value):
+        return value
+
+    shown.__signature__ = inspect.signature(body)  # type: ignore[attr-defined]
+    assert asset(shown).inputs == ("raw", "scale")
 
 
 @pytest.mark.parametrize("reserved", ["config", "context"])
