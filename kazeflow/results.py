@@ -5,11 +5,15 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 
 def _datetime(timestamp: float | None) -> datetime | None:
+    from datetime import datetime, timezone  # only when asked: not on every run
+
     return None if timestamp is None else datetime.fromtimestamp(timestamp, timezone.utc)
 
 

@@ -2,6 +2,8 @@
 
 import importlib
 
+import pytest
+
 import kazeflow
 from kazeflow.assets import asset
 from kazeflow.config import Config
@@ -50,3 +52,22 @@ def test_every_error_class_kazeflow_defines_derives_from_the_root():
                and not obj.__name__.startswith("_")}  # private control flow stays inside
     assert defined and all(issubclass(e, kazeflow.KazeflowError) for e in defined), [
         e for e in defined if not issubclass(e, kazeflow.KazeflowError)]
+
+
+def test_import_kazeflow_loads_the_engine_and_the_store_on_first_use():
+    import subprocess
+    import sys
+
+    probe = ("import sys, kazeflow\n"
+             "before = {m for m in sys.modules if m.startswith('kazeflow.')}\n"
+             "kazeflow.Flow, kazeflow.Store\n"
+             "after = {m for m in sys.modules if m.startswith('kazeflow.')}\n"
+             "print(sorted(before)); print('kazeflow.flow' in after, 'kazeflow.store' in after)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    assert out[0] == str(["kazeflow.assets", "kazeflow.config", "kazeflow.context",
+                          "kazeflow.errors", "kazeflow.results"])
+    assert out[1] == "True True"
+    assert set(kazeflow.__all__) <= set(dir(kazeflow))
+    with pytest.raises(AttributeError, match="no attribute 'Flw'"):
+        kazeflow.Flw  # noqa: B018

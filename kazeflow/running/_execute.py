@@ -16,8 +16,8 @@ from __future__ import annotations
 import concurrent.futures
 import functools
 import logging
+import os
 import time
-import uuid
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
@@ -73,7 +73,7 @@ class ScheduledRun:
         self.executor: Executor = executor or SequentialExecutor()
         self.owns_executor = owns_executor
         self.pools = dict(pools or {})
-        self.run_id = uuid.uuid4().hex
+        self.run_id = os.urandom(16).hex()  # uuid would import platform, for nothing
         self.state = RunState()
         self.early = EarlyStarts(self.evaluator, store.lease, self._known_version)
         self.recorder = Recorder(store, self.run_id, prepared, self.evaluator, self.state,

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import contextvars
-import pickle
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -153,6 +152,8 @@ def _picklable(exc: BaseException | None) -> BaseException | None:
     """``exc`` itself if it survives pickling, else a RuntimeError with its text."""
     if exc is None:
         return None
+    import pickle  # in worker processes only
+
     try:
         pickle.loads(pickle.dumps(exc))
         return exc
