@@ -549,14 +549,18 @@ def test_after_the_quickstart_the_readme_status_example_says_fresh(kz, tmp_path)
                                                             ("processed_data", "fresh")]
 
 
-def test_help_and_db_import_sqlalchemy_only_when_a_store_is_opened(tmp_path):
-    """``kazeflow --help`` loads neither SQLAlchemy nor Alembic; ``db current`` still
-    works (it imports them when it runs)."""
+def test_help_loads_no_engine_no_store_and_db_imports_sqlalchemy_only_when_it_runs(tmp_path):
+    """``kazeflow --help`` loads neither SQLAlchemy nor Alembic, nor kazeflow's engine
+    (running, fingerprinting, executors) or store; ``db current`` still works (it
+    imports what it needs when it runs)."""
     code = ("import sys\n"
             "from kazeflow.cli import main\n"
             "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'sqlalchemy', "
-            "'alembic'}), file=sys.stderr)\n")
+            "loaded = {m for m in sys.modules}\n"
+            "print(sorted({m.split('.')[0] for m in loaded} & {'sqlalchemy', 'alembic'}) + "
+            "sorted(m for m in loaded if m.split('.')[:2] in (['kazeflow', 'flow'], "
+            "['kazeflow', 'store'], ['kazeflow', 'running'], ['kazeflow', 'fingerprint'], "
+            "['kazeflow', 'executors'])), file=sys.stderr)\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0 and done.stderr.strip() == "[]", done.stderr

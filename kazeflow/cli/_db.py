@@ -7,12 +7,15 @@ line starts (``kazeflow --help`` never loads them).
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import click
 
 from kazeflow.cli._input import InputError
 from kazeflow.cli._options import store_option
-from kazeflow.store import Store
+
+if TYPE_CHECKING:
+    from kazeflow.store import Store
 
 
 @click.group()

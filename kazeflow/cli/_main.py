@@ -20,7 +20,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -40,7 +40,9 @@ from kazeflow.cli._options import (
 from kazeflow.cli._store import COMMANDS
 from kazeflow.errors import FlowRunError, KazeflowError
 from kazeflow.results import RunResult
-from kazeflow.store import Store
+
+if TYPE_CHECKING:
+    from kazeflow.store import Store
 
 
 class _Boundary(click.Group):

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -21,8 +21,10 @@ from kazeflow.assets import registry
 from kazeflow.cli import _format as fmt
 from kazeflow.cli._input import InputError, import_target
 from kazeflow.cli._log import TerminalLog
-from kazeflow.flow import Flow
-from kazeflow.store import DEFAULT_DIR, ENV_HOME, ENV_METADATA_URL, ENV_OBJECTS_URL, Store
+
+if TYPE_CHECKING:
+    from kazeflow.flow import Flow
+    from kazeflow.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -54,6 +56,8 @@ def store_option(fn: F | None = None, *, create: bool = True) -> Any:
         @functools.wraps(fn)
         def wrapper(*args: Any, store_path: str | None, metadata_url: str | None,
                     objects_url: str | None, **kwargs: Any) -> Any:
+            from kazeflow.store import Store  # the command runs: load the store
+
             with Store(store_path, metadata=metadata_url, objects=objects_url,
                        create=create) as store:
                 return fn(*args, store=store, **kwargs)
@@ -96,6 +100,9 @@ def plan_flow(target: str, selection: Sequence[str], store: Store,
     exists, else the TARGET's folder's ``.kazeflow`` if that exists, else ``./.kazeflow``.
     ``reading`` commands create no store: when there is none they say where they looked.
     """
+    from kazeflow.flow import Flow
+    from kazeflow.store import DEFAULT_DIR, ENV_HOME, ENV_METADATA_URL, ENV_OBJECTS_URL, Store
+
     module_target, flow_name = split_target(target)
     module = import_target(module_target)
     params = click.get_current_context().params
@@ -142,6 +149,8 @@ def split_target(target: str) -> tuple[str, str | None]:
 
 
 def _flow_object(target: str, module: str, name: str) -> Flow:
+    from kazeflow.flow import Flow
+
     flow = getattr(sys.modules[module], name, None)
     if not isinstance(flow, Flow):
         found = "nothing" if flow is None else f"a {type(flow).__name__}"

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from kazeflow.assets import registry
@@ -14,9 +16,10 @@ from kazeflow.cli._db import db
 from kazeflow.cli._input import InputError, import_target
 from kazeflow.cli._options import echo_json, json_option, plan_flow, split_target, store_option
 from kazeflow.errors import KazeflowError, ObjectNotFoundError
-from kazeflow.flow import Flow
 from kazeflow.results import FRESH, AssetStatus, Materialization
-from kazeflow.store import Store
+
+if TYPE_CHECKING:
+    from kazeflow.store import Store
 
 
 @click.command()
@@ -47,6 +50,8 @@ def history(asset: str | None, limit: int | None, store: Store, as_json: bool) -
 @json_option
 def runs(limit: int | None, store: Store, as_json: bool) -> None:
     """List runs with their status and counts, newest first."""
+    from kazeflow.flow import Flow
+
     records = Flow([], store=store).runs(limit)
     if as_json:
         echo_json(records)
