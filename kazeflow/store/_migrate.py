@@ -1,10 +1,14 @@
 """Bring a metadata database to the schema head with the shipped Alembic revisions.
 
-The fast path reads the current revision with one SELECT and returns when it is head,
-without importing Alembic. The slow path serialises upgraders: a process-wide lock
-(Alembic's context is global to the process) and a database lock (SQLite ``BEGIN
-IMMEDIATE``, PostgreSQL ``pg_advisory_xact_lock``), then re-reads the revision and
-upgrades inside that same transaction, so exactly one opener creates the schema.
+This is the only way a schema is created or changed, whichever adapter opened the
+database (``_database``): the embedded default reads its revision with the stdlib
+``sqlite3`` and comes here, on an engine of its own, only when that is not the head
+(``_revision.HEAD``). Here too the fast path reads the current revision with one SELECT
+and returns when it is head, without importing Alembic. The slow path serialises
+upgraders: a process-wide lock (Alembic's context is global to the process) and a
+database lock (SQLite ``BEGIN IMMEDIATE``, PostgreSQL ``pg_advisory_xact_lock``), then
+re-reads the revision and upgrades inside that same transaction, so exactly one opener
+creates the schema.
 """
 
 from __future__ import annotations
