@@ -6,6 +6,7 @@ import contextlib
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from _services import require, unavailable
@@ -74,15 +75,26 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+#: Metadata backends of the conformance fixtures: the embedded default (the stdlib
+#: sqlite3), SQLite through SQLAlchemy (a driver URL) and PostgreSQL.
+BACKENDS = ["sqlite", "sqlalchemy-sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+def sqlalchemy_sqlite_url(folder: Path) -> str:
+    """A new SQLite file in ``folder`` that the store opens through SQLAlchemy."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite+pysqlite:///{folder / f'kazeflow-{uuid.uuid4().hex[:8]}.db'}"
 
 
 @pytest.fixture(params=BACKENDS)
-def any_metadata(request) -> Iterator[str | None]:
+def any_metadata(request, tmp_path) -> Iterator[str | None]:
     """For scenarios in several processes: None (each store's own SQLite file) or the
-    URL of a fresh PostgreSQL schema (children get it as ``$KAZEFLOW_METADATA_URL``)."""
+    URL of a SQLite file through SQLAlchemy or of a fresh PostgreSQL schema (children
+    get it as ``$KAZEFLOW_METADATA_URL``)."""
     if request.param == "sqlite":
         yield None
+    elif request.param == "sqlalchemy-sqlite":
+        yield sqlalchemy_sqlite_url(tmp_path / "metadata")
     else:
         yield request.getfixturevalue("postgres_url")
 
@@ -95,19 +107,27 @@ def postgres_schemas() -> Iterator[Callable[[], str]]:
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def new_metadata(request) -> Iterator[Callable[[], str | None]]:
+def new_metadata(request, tmp_path_factory) -> Iterator[Callable[[], str | None]]:
     """Module scope, for scenarios shared by several tests: each call gives what
-    :func:`any_metadata` gives, a fresh schema each time (dropped at the module's end)."""
+    :func:`any_metadata` gives, a fresh database each time (dropped at the module's end)."""
     with contextlib.ExitStack() as schemas:
-        yield lambda: None if request.param == "sqlite" else \
-            schemas.enter_context(postgres_schema())
+        def new() -> str | None:
+            if request.param == "sqlite":
+                return None
+            if request.param == "sqlalchemy-sqlite":
+                return sqlalchemy_sqlite_url(tmp_path_factory.mktemp("metadata"))
+            return schemas.enter_context(postgres_schema())
+        yield new
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(params=BACKENDS)
 def any_store(request, tmp_path) -> Iterator[Store]:
-    """The same scenario against SQLite and PostgreSQL metadata."""
+    """The same scenario against the embedded SQLite default, SQLite through SQLAlchemy
+    and PostgreSQL metadata."""
     if request.param == "sqlite":
         url = None
+    elif request.param == "sqlalchemy-sqlite":
+        url = sqlalchemy_sqlite_url(tmp_path / "metadata")
     else:
         url = request.getfixturevalue("postgres_url")
     with Store(tmp_path / "store", metadata=url) as s:

@@ -31,7 +31,8 @@ ALLOWED: dict[str, dict[str, str]] = {
 EXCEPTIONS = {
     # `kazeflow db` drives the schema tooling itself: revisions, upgrade, the raw URL
     ("kazeflow.cli._db", "kazeflow.store._migrate"),
-    ("kazeflow.cli._db", "kazeflow.store._metadata"),
+    ("kazeflow.cli._db", "kazeflow.store._revision"),
+    ("kazeflow.cli._db", "kazeflow.store._sqlalchemy"),
 }
 
 

@@ -6,10 +6,11 @@ For every object a run writes, the events recorded here must come in this order:
   (one object at a time); or renamed, then a ``syncfs`` of its filesystem (a batch);
 - and only then the SQL transaction that commits a row naming its data version.
 
-The events are recorded black-box, from hooks on the standard library and SQLAlchemy:
+The events are recorded black-box, from hooks on the standard library:
 ``os.fsync``, ``os.replace`` / ``os.rename``, the ``syncfs`` function of
-``kazeflow/store/_durable.py`` (ctypes: no stdlib call to hook), and the ``commit`` and
-``before_cursor_execute`` events of the metadata engine. Every event is one line appended
+``kazeflow/store/_durable.py`` (ctypes: no stdlib call to hook), and the statements and
+commits of the metadata database's ``sqlite3`` connections (``_sqlwatch``; the engine's
+events where it goes through SQLAlchemy). Every event is one line appended
 (``O_APPEND``) to one file, by this process and by worker processes alike, so the order of
 the lines is the order in which things happened, across processes.
 """
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from _sqlwatch import watch_sql
 
 from kazeflow import Flow, asset
 from kazeflow.store import _durable
@@ -160,32 +161,23 @@ def trace(tmp_path, store, monkeypatch) -> Iterator[Trace]:
     monkeypatch.setenv(TRACE_ENV, os.pathsep.join([str(recorded.path),
                                                    str(store.objects.root)]))
 
-    engine = store.metadata.engine
     inserted: dict[int, dict[str, set[str]]] = {}  # DBAPI connection → table → versions
 
-    def key(conn: Any) -> int:
-        return id(conn.connection.dbapi_connection)
-
-    def before_cursor_execute(conn, cursor, statement, parameters, context, many):
+    def on_statement(key: int, statement: str, parameters: Any, many: bool) -> None:
         match = re.match(r"\s*INSERT\s+INTO\s+(\w+)", statement, re.IGNORECASE)
         if match:
-            tables = inserted.setdefault(key(conn), {})
+            tables = inserted.setdefault(key, {})
             tables.setdefault(match.group(1), set()).update(_hex_strings(parameters))
 
-    def on_commit(conn):  # before the DBAPI commit: what it commits is named first
-        tables = inserted.pop(key(conn), {})
+    def on_commit(key: int) -> None:  # before the DBAPI commit: what it commits is named first
+        tables = inserted.pop(key, {})
         recorded.log("commit", tables={t: sorted(v) for t, v in tables.items()})
 
-    def on_rollback(conn):
-        inserted.pop(key(conn), None)
+    def on_rollback(key: int) -> None:
+        inserted.pop(key, None)
 
-    listeners = [("before_cursor_execute", before_cursor_execute),
-                 ("commit", on_commit), ("rollback", on_rollback)]
-    for name, fn in listeners:
-        event.listen(engine, name, fn)
-    yield recorded
-    for name, fn in listeners:
-        event.remove(engine, name, fn)
+    with watch_sql(store, on_statement, on_commit, on_rollback):
+        yield recorded
 
 
 # ---------------------------------------------------------------- checking the order

@@ -5,14 +5,12 @@ takes it: no lookup per asset when nothing changed."""
 from __future__ import annotations
 
 import re
-import sqlite3
 import tempfile
 from pathlib import Path
 
+from _sqlwatch import watch_sql
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import event
-from sqlalchemy.pool import Pool
 
 from kazeflow import Config, Flow, asset
 from kazeflow.assets import registry
@@ -127,17 +125,9 @@ def warm_run_statements(root: Path, length: int) -> list[str]:
     """The SQL statements of a warm run of ``chain(length)``, in a store opened anew."""
     Flow(assets=chain(length), store=root).run()  # cold
     statements: list[str] = []
-
-    def trace(dbapi_connection, record) -> None:
-        if isinstance(dbapi_connection, sqlite3.Connection):
-            dbapi_connection.set_trace_callback(statements.append)
-
-    event.listen(Pool, "connect", trace)
-    try:
-        with Store(root) as store:
-            result = Flow(assets=chain(length), store=store).run()
-    finally:
-        event.remove(Pool, "connect", trace)
+    with Store(root) as store, watch_sql(store, lambda key, sql, params, many:
+                                         statements.append(sql)):
+        result = Flow(assets=chain(length), store=store).run()
     assert len(result.reused) == length
     return statements
 

@@ -69,7 +69,7 @@ def test_record_fields_follow_the_table_columns():
 
 def test_a_record_read_from_a_row_equals_one_built_by_its_constructor():
     from kazeflow.results import Materialization
-    from kazeflow.store._metadata import _materialization
+    from kazeflow.store._records import materialization as _materialization
 
     row = (7, "r" * 32, "clean", "k" * 64, "c" * 64, "h" * 64, '{"n":2}', '{"raw":"ab"}',
            "d" * 64, 12, 1.0, 2.5, 1.5, "materialized", 1, None, '{"rows":3}',
@@ -89,10 +89,10 @@ def test_a_record_read_from_a_row_equals_one_built_by_its_constructor():
 def test_latest_records_are_the_newest_successful_ones(store, monkeypatch, names_as_json):
     """One index probe per name where the database reads a JSON list of names (SQLite,
     PostgreSQL); elsewhere the whole history is grouped. Both give the same records."""
-    from kazeflow.store import _metadata
+    from kazeflow.store import _sql
 
     if not names_as_json:
-        monkeypatch.setattr(_metadata, "_JSON_NAMES", {})
+        monkeypatch.setattr(_sql, "JSON_NAMES", {})
 
     @asset(config_schema=Config)
     def counted(config):

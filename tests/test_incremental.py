@@ -265,27 +265,23 @@ def _counter_chain(offset):
 def test_a_run_stores_the_code_of_an_asset_once(any_store):
     """A re-run with the code of its last record sends no code rows again; new code is
     stored with its record."""
-    from sqlalchemy import event
+    from _sqlwatch import watch_sql
 
     _counter_chain(0)
     Flow(["report"], store=any_store).run()
     inserted = []
-    engine = any_store.metadata.engine
 
-    def seen(conn, cursor, statement, parameters, context, executemany):
+    def seen(key, statement, parameters, executemany):
         if statement.lstrip().upper().startswith("INSERT INTO CODE_SOURCES"):
             inserted.extend(parameters if executemany else [parameters])
 
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with watch_sql(any_store, seen):
         result = Flow(["report"], store=any_store).run(config={"doubled": {"factor": 4}})
         assert result.materialized == ("doubled", "report") and inserted == []
         _counter_chain(1)
         result = Flow(["report"], store=any_store).run(config={"doubled": {"factor": 4}})
         assert result.materialized == ("report",) and result["report"] == 25
         assert len(inserted) == 1
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
     first, second = (any_store.history("report")[i].code_hash for i in (1, 0))
     assert first != second
     assert any_store.metadata.code_components(first) != \

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from kazeflow.store import Store
 
@@ -21,16 +20,16 @@ def _started_run(store: Store, run_id: str, **changes: object) -> str:
                              hostname=socket.gethostname())
     if changes:
         assignments = ", ".join(f"{column} = :{column}" for column in changes)
-        with store.metadata.engine.begin() as conn:
-            conn.execute(sa.text(f"UPDATE runs SET {assignments} WHERE run_id = :run_id"),
-                         {**changes, "run_id": run_id})
+        with store.metadata.database.transaction() as tx:
+            tx.execute(f"UPDATE runs SET {assignments} WHERE run_id = :run_id",
+                       {**changes, "run_id": run_id})
     return {run.run_id: run.status for run in store.runs()}[run_id]
 
 
 def _recorded_start(store: Store, run_id: str) -> str:
-    with store.metadata.engine.connect() as conn:
-        return conn.execute(sa.text("SELECT process_start FROM runs WHERE run_id = :r"),
-                            {"r": run_id}).scalar_one()
+    [(start,)] = store.metadata.database.read(
+        "SELECT process_start FROM runs WHERE run_id = :r", {"r": run_id})
+    return start
 
 
 def _started_at(store: Store, run_id: str) -> float:

@@ -28,8 +28,8 @@ from alembic.script import ScriptDirectory
 
 from kazeflow.errors import SchemaVersionError, StoreError
 from kazeflow.store import Store, _migrate
-from kazeflow.store._metadata import create_metadata_engine
 from kazeflow.store._models import metadata
+from kazeflow.store._sqlalchemy import create_metadata_engine
 
 REPO = Path(__file__).resolve().parents[1]
 MIGRATIONS = Path(kazeflow.migrations.__file__).parent

@@ -29,7 +29,7 @@ def current(store: Store) -> None:
     """Print the database's schema revision and whether it is the head."""
     from sqlalchemy.engine import make_url
 
-    from kazeflow.store._migrate import HEAD, REVISIONS
+    from kazeflow.store._revision import HEAD, REVISIONS
 
     revision = _schema_revision(store)
     where = make_url(store.metadata_url).render_as_string(hide_password=True)
@@ -49,7 +49,7 @@ def current(store: Store) -> None:
 @store_option
 def upgrade(store: Store) -> None:
     """Bring the database's schema to the head revision (opening a store does it too)."""
-    from kazeflow.store._migrate import HEAD
+    from kazeflow.store._revision import HEAD
 
     before = _schema_revision(store)
     store.metadata  # noqa: B018 - opening the store upgrades it (or refuses a newer one)
@@ -65,8 +65,8 @@ def _schema_revision(store: Store) -> str | None:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
-    from kazeflow.store._metadata import BAD_URL_ERRORS, bad_url
     from kazeflow.store._migrate import current_revision
+    from kazeflow.store._sqlalchemy import BAD_URL_ERRORS, bad_url
 
     try:
         url = make_url(store.metadata_url)

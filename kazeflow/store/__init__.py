@@ -27,7 +27,7 @@ from kazeflow.store._locks import FileLock
 from kazeflow.store._maintenance import GcReport, VerifyReport
 from kazeflow.store._pins import RunPins, live_pins
 
-if TYPE_CHECKING:  # SQLAlchemy loads only when a store is opened: fast import
+if TYPE_CHECKING:  # the metadata loads only when a store is opened: fast import
     from kazeflow.results import Materialization, Run
     from kazeflow.store._metadata import MetadataStore
     from kazeflow.store.interface import Lock, ObjectBackend, Objects, Pins
@@ -47,6 +47,11 @@ class Store:
             locks); default ``$KAZEFLOW_HOME`` or ``./.kazeflow``.
         metadata: any SQLAlchemy URL for the metadata (e.g. PostgreSQL for a shared
             store); default ``$KAZEFLOW_METADATA_URL`` or ``sqlite:///<root>/kazeflow.db``.
+            The default and any plain ``sqlite:///<path>`` are the embedded database,
+            which the stdlib ``sqlite3`` opens without loading SQLAlchemy; every other
+            URL goes through SQLAlchemy, SQLite too when the URL names its driver
+            (``sqlite+pysqlite:///<path>``). Either way Alembic creates and upgrades
+            the schema, the first time a store is opened after a kazeflow upgrade.
         objects: where objects live: a local folder, or an fsspec URL such as
             ``s3://bucket/prefix``; default ``$KAZEFLOW_OBJECTS_URL`` or ``<root>/objects``.
         mode: permissions of folders the store creates (owner-only by default).
@@ -196,7 +201,7 @@ class Store:
         """Runs sharing a PostgreSQL database coordinate through it (leases, the gc
         lock, pins, liveness); None: through files in :attr:`root` (one machine)."""
         if self._coordinator is None and self._shared_database is not False:
-            self._shared_database = self.metadata.engine.dialect.name == "postgresql"
+            self._shared_database = self.metadata.dialect == "postgresql"
             if self._shared_database:
                 with self._lock:
                     if self._coordinator is None:

@@ -1,10 +1,14 @@
 """Bring a metadata database to the schema head with the shipped Alembic revisions.
 
-The fast path reads the current revision with one SELECT and returns when it is head,
-without importing Alembic. The slow path serialises upgraders: a process-wide lock
-(Alembic's context is global to the process) and a database lock (SQLite ``BEGIN
-IMMEDIATE``, PostgreSQL ``pg_advisory_xact_lock``), then re-reads the revision and
-upgrades inside that same transaction, so exactly one opener creates the schema.
+This is the only way a schema is created or changed, whichever adapter opened the
+database (``_database``): the embedded default reads its revision with the stdlib
+``sqlite3`` and comes here, on an engine of its own, only when that is not the head
+(``_revision.HEAD``). Here too the fast path reads the current revision with one SELECT
+and returns when it is head, without importing Alembic. The slow path serialises
+upgraders: a process-wide lock (Alembic's context is global to the process) and a
+database lock (SQLite ``BEGIN IMMEDIATE``, PostgreSQL ``pg_advisory_xact_lock``), then
+re-reads the revision and upgrades inside that same transaction, so exactly one opener
+creates the schema.
 """
 
 from __future__ import annotations
@@ -19,14 +23,11 @@ from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from kazeflow import migrations  # type: ignore[attr-defined]  # mapped from migrations/
-from kazeflow.errors import SchemaVersionError
+from kazeflow.store._revision import HEAD, REVISIONS, SELECT_REVISION, check_known
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
 
-#: Revisions shipped in migrations/versions, oldest first (a test checks them).
-REVISIONS = ("0001", "0002", "0003", "0004")
-HEAD = REVISIONS[-1]
 #: Folder of env.py, script.py.mako and versions/ (the ``kazeflow.migrations`` package).
 SCRIPT_LOCATION = str(Path(migrations.__file__).parent)
 
@@ -34,7 +35,10 @@ logger = logging.getLogger(__name__)
 
 _PROCESS_LOCK = threading.Lock()
 _PG_LOCK_KEY = 0x6B617A65  # "kaze"
-_SELECT_REVISION = text("SELECT version_num FROM alembic_version")
+_SELECT_REVISION = text(SELECT_REVISION)
+
+__all__ = ["HEAD", "REVISIONS", "SCRIPT_LOCATION", "alembic_config", "current_revision",
+           "ensure_schema"]
 
 
 def ensure_schema(engine: Engine, before_create: Callable[[], None] | None = None) -> None:
@@ -126,9 +130,4 @@ def _describe(engine: Engine) -> str:
 
 
 def _check_known(revision: str | None, engine: Engine) -> None:
-    if revision is not None and revision not in REVISIONS:
-        raise SchemaVersionError(
-            f"the metadata database {_describe(engine)} is at schema revision "
-            f"{revision!r}, which this kazeflow does not know (its newest is {HEAD!r}): "
-            "a newer kazeflow wrote it; upgrade kazeflow (pip install -U kazeflow) or "
-            "use another store", path=_describe(engine))
+    check_known(revision, _describe(engine))
