@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -214,6 +213,8 @@ def code_diff(old: Mapping[str, str], new: Mapping[str, str]) -> dict[str, Any]:
     changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
     chunks: list[str] = []
     for name in changed:
+        import difflib  # only for a message
+
         chunks.extend(difflib.unified_diff(
             (old.get(name) or "").splitlines(keepends=True) if name in old else [],
             (new.get(name) or "").splitlines(keepends=True) if name in new else [],

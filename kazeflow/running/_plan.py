@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
 
 from kazeflow.assets import Asset
@@ -11,6 +10,8 @@ from kazeflow.errors import CycleError, UnknownAssetError
 
 def unknown_asset(name: str, known: Iterable[str], context: str = "") -> UnknownAssetError:
     """An error for ``name``, suggesting the closest known names."""
+    import difflib  # only for a message
+
     suggestions = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.6)
     hint = f"; did you mean {' or '.join(map(repr, suggestions))}?" if suggestions else \
         "; check the spelling, or import the module that defines it"

@@ -4,7 +4,6 @@ asset executes)."""
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -111,6 +110,8 @@ def effective_configs(plan: Sequence[Asset], config: Mapping[str, Any] | None
                           f"{type(config).__name__}")
     for name in config:
         if name not in by_name:
+            import difflib  # only for a message
+
             close = difflib.get_close_matches(str(name), list(by_name), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else \
                 f"; the flow plans: {', '.join(by_name)}"

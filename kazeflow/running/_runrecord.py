@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import socket
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -28,7 +27,7 @@ def recorded_run(metadata: RunRecords, run_id: str, plan: Sequence[Asset],
     ``failed`` or ``interrupted`` afterwards, with the error that ended it. A run that
     ends by an exception lets go of its pins (nothing will load its result)."""
     started = metadata.start_run(run_id, selection=[a.name for a in plan],
-                                 pid=os.getpid(), hostname=socket.gethostname())
+                                 pid=os.getpid())
     status, error = "failed", None
     try:
         yield started

@@ -20,15 +20,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kazeflow.errors import KazeflowError, StoreError
-from kazeflow.store import _dbfile, _folder, _locations, _maintenance
+from kazeflow.store import _dbfile, _folder, _locations
 from kazeflow.store._dbcoord import Coordinator, DbLock, DbPins
 from kazeflow.store._leases import key_lease
 from kazeflow.store._locks import FileLock
-from kazeflow.store._maintenance import GcReport, VerifyReport
 from kazeflow.store._pins import RunPins, live_pins
 
 if TYPE_CHECKING:  # the metadata loads only when a store is opened: fast import
     from kazeflow.results import Materialization, Run
+    from kazeflow.store._maintenance import GcReport, VerifyReport
     from kazeflow.store._metadata import MetadataStore
     from kazeflow.store.interface import Lock, ObjectBackend, Objects, Pins
 
@@ -296,6 +296,8 @@ class Store:
 
         Corrupt objects are quarantined, so the next run re-materializes their assets.
         """
+        from kazeflow.store import _maintenance
+
         return _maintenance.verify(self)
 
     def gc(self, *, keep_last: int | None = None, older_than: float | None = None,
@@ -316,6 +318,8 @@ class Store:
         if older_than is not None and (not isinstance(older_than, (int, float))
                                        or older_than < 0):
             raise KazeflowError(f"gc(older_than={older_than!r}): give seconds >= 0")
+        from kazeflow.store import _maintenance
+
         return _maintenance.gc(self, keep_last=keep_last, older_than=older_than,
                                dry_run=dry_run)
 

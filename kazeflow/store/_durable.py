@@ -5,12 +5,10 @@ folder, ``syncfs(2)`` of a whole filesystem."""
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import fcntl
 import io
 import itertools
 import os
-import secrets
 import sys
 import threading
 from collections.abc import Callable
@@ -24,7 +22,7 @@ from kazeflow.store._locks import try_lock_fd
 TEMP_SUFFIX = ".partial"
 
 _TEMP_COUNTER = itertools.count()
-_TEMP_TAG = secrets.token_hex(6)  # with the pid: unique across hosts sharing a store
+_TEMP_TAG = os.urandom(6).hex()  # with the pid: unique across hosts sharing a store
 
 
 def temp_name() -> str:
@@ -57,6 +55,8 @@ def _load_syncfs() -> Callable[[Path], None] | None:
     """Linux ``syncfs(2)``: flush one filesystem in one call (None elsewhere)."""
     if not sys.platform.startswith("linux"):
         return None
+    import ctypes  # here: only a run that writes pays for it
+
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         call = libc.syncfs
@@ -75,7 +75,15 @@ def _load_syncfs() -> Callable[[Path], None] | None:
     return syncfs
 
 
-syncfs = _load_syncfs()
+syncfs: Callable[[Path], None] | None  # set by __getattr__ on first use
+
+
+def __getattr__(name: str) -> object:
+    """``syncfs``, loaded on first use (None where the platform lacks it)."""
+    if name == "syncfs":
+        globals()["syncfs"] = found = _load_syncfs()
+        return found
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def remove(path: str) -> None:

@@ -9,9 +9,18 @@ another. Without ``/proc`` only the pid is checked.
 from __future__ import annotations
 
 import os
-import socket
 
 _BOOT_ID = "/proc/sys/kernel/random/boot_id"
+
+
+def this_host() -> str:
+    """This machine's name, as ``socket.gethostname()`` gives it (without importing
+    ``socket`` where ``os.uname`` tells the same)."""
+    if hasattr(os, "uname"):
+        return os.uname().nodename
+    import socket
+
+    return socket.gethostname()
 
 
 def process_start(pid: int) -> str | None:
@@ -35,7 +44,7 @@ def _start_ticks(pid: int) -> str:
 def observed_status(status: str, pid: int | None, hostname: str | None,
                     started_at: float, recorded_start: str | None) -> str:
     """A run still ``running`` whose process on this host is gone was ``abandoned``."""
-    if status != "running" or pid is None or hostname != socket.gethostname():
+    if status != "running" or pid is None or hostname != this_host():
         return status
     return status if _alive(pid, started_at, recorded_start) else "abandoned"
 

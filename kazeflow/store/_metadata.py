@@ -17,7 +17,7 @@ from kazeflow.errors import ObjectNotFoundError, StoreError
 from kazeflow.results import Materialization, RecordKey, Run
 from kazeflow.store import _records, _sql
 from kazeflow.store._database import Database, open_database
-from kazeflow.store._liveness import process_start
+from kazeflow.store._liveness import process_start, this_host
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
 
@@ -123,8 +123,9 @@ class MetadataStore:
     # ---------------------------------------------------------------- runs
     @_guarded("write")
     def start_run(self, run_id: str, *, selection: Sequence[str], pid: int,
-                  hostname: str) -> float:
+                  hostname: str | None = None) -> float:
         started = time.time()
+        hostname = this_host() if hostname is None else hostname
         with self.database.transaction() as tx:
             tx.execute(_sql.START_RUN, {
                 "run_id": run_id, "started_at": started, "pid": pid, "hostname": hostname,

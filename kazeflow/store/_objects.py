@@ -18,11 +18,11 @@ from kazeflow.errors import (
     IntegrityError,
     ObjectNotFoundError,
 )
-from kazeflow.store import _durable, _folder, _pickling
+from kazeflow.store import _durable, _folder
 from kazeflow.store._fs import NOFOLLOW, check_data_version, is_data_version, open_dir
-from kazeflow.store._writes import ObjectWrite, PendingObject
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # writing and reading load pickle and co. only when a run does either
+    from kazeflow.store._writes import ObjectWrite, PendingObject
     from kazeflow.store.interface import StoredObject
 
 log = logging.getLogger("kazeflow")
@@ -154,6 +154,8 @@ class ObjectStore:
         """Start :meth:`write`: when this returns, every byte of ``value`` is written and
         ``value`` is not read again; the hash and fsync of a large object may still run
         (:meth:`ObjectWrite.finish` waits for them). Raises as :meth:`write`."""
+        from kazeflow.store._writes import ObjectWrite
+
         return ObjectWrite(self, value)
 
     @property
@@ -179,19 +181,19 @@ class ObjectStore:
         ``durable=False`` (only where :attr:`can_sync_later`) objects are renamed only:
         whoever records them calls :meth:`sync` first.
         """
-        pending = list[PendingObject](_made_here(pending))
-        group = len(pending) > 1 and _durable.syncfs is not None
+        own = list(_made_here(pending))
+        group = len(own) > 1 and _durable.syncfs is not None
         try:
-            for i, item in enumerate(pending):
-                pending[i] = self._spill(item)
+            for i, item in enumerate(own):
+                own[i] = self._spill(item)
             if not durable:
                 pass
             elif not group:
-                for item in pending:
+                for item in own:
                     if item.raw is not None:
                         os.fsync(item.raw.fileno())
             folders = set()
-            for item in pending:
+            for item in own:
                 if item.temp is None:  # already stored (checked again just above)
                     continue
                 if self._size(item.data_version) == item.size:
@@ -208,10 +210,10 @@ class ObjectStore:
                 for folder in folders:
                     _durable.fsync_dir(folder)
         except OSError as exc:
-            self.discard(pending)
+            self.discard(own)
             raise _durable.write_error(self.root, exc) from exc
         finally:
-            for item in pending:
+            for item in own:
                 if item.raw is not None:
                     item.raw.close()
 
@@ -234,6 +236,8 @@ class ObjectStore:
             raw.close()
             _durable.remove(temp)
             raise
+        from kazeflow.store._writes import PendingObject
+
         return PendingObject(item.data_version, item.size, temp, raw,
                              item.is_new if is_new is None else is_new)
 
@@ -258,6 +262,8 @@ class ObjectStore:
             raise ObjectNotFoundError(
                 f"object {data_version[:12]}… is missing from {self.root}; run the flow to "
                 "materialize it again", path=self.path(data_version)) from None
+        from kazeflow.store import _pickling
+
         if raw is None:
             read = None
         else:
@@ -276,6 +282,8 @@ class ObjectStore:
             return None
         if raw is None:
             return ""
+        from kazeflow.store import _pickling
+
         with raw:
             return _pickling.file_digest(raw)
 

@@ -139,7 +139,9 @@ class RunRecords(Records, Protocol):
     """The metadata database as a run writes it."""
 
     def start_run(self, run_id: str, *, selection: Sequence[str], pid: int,
-                  hostname: str) -> float: ...
+                  hostname: str | None = None) -> float:
+        """Record the run as ``running`` (``hostname``: this host unless given);
+        gives when it started."""
 
     def finish_run(self, run_id: str, *, status: str, n_materialized: int, n_reused: int,
                    n_failed: int, error: str | None = None) -> None: ...
