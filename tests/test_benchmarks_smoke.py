@@ -41,14 +41,26 @@ def test_small_benchmark_run_prints_every_workload(tmp_path):
 
 
 def test_the_whole_process_benchmark_prints_every_row(tmp_path):
-    """benchmarks/process.py, CI-sized: every row, each contender measured."""
+    """benchmarks/process.py, CI-sized: every row, each contender measured where it can
+    be, and the same rows in its JSON."""
     script = BENCH.with_name("process.py")
+    out = tmp_path / "figures.json"
     proc = subprocess.run([sys.executable, str(script), "--sizes", "10", "--repeats", "1",
-                           "--workdir", str(tmp_path)],
+                           "--array-mib", "4", "--workdir", str(tmp_path / "work"),
+                           "--json", str(out)],
                           capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr
-    rows = {line[:26].strip(): line for line in proc.stdout.splitlines()[2:]}
-    assert list(rows) == ["dag-10 cold", "dag-10 warm", "dag-10 change", "dag-10 status()",
-                          "dag-10 kazeflow status", "kazeflow --help"]
-    for phase in ("cold", "warm", "change"):
-        assert rows[f"dag-10 {phase}"].count(" s (") == 3, rows  # plain, joblib, kazeflow
+    rows = {line.split(" | ")[0].strip("| "): line.split(" | ")[1:]
+            for line in proc.stdout.splitlines() if line.startswith("| ")}
+    big = "big-array 4 MiB"
+    assert list(rows)[1:] == [
+        "import kazeflow", "kazeflow --help", "dag-10 cold", "dag-10 warm",
+        "dag-10 status()", "dag-10 kazeflow status", "dag-10 change", f"{big} cold",
+        f"{big} cold, new store", f"{big} warm, no read", f"{big} warm + read",
+        f"{big} peak RSS, cold", f"{big} peak RSS, read"]
+    for name in ("dag-10 cold", "dag-10 change", f"{big} cold", f"{big} warm + read"):
+        plain, joblib, kazeflow = rows[name][:3]
+        assert " s (" in plain and " s (" in joblib and " s (" in kazeflow, rows[name]
+    figures = json.loads(out.read_text())
+    assert [r["workload"] for r in figures["rows"]] == list(rows)[1:]
+    assert all(r["kazeflow"] for r in figures["rows"])
