@@ -15,7 +15,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from _procs import PEAK_FOOTER, PYTHON, ProcessRow, peak_mib, seconds
+from _procs import PEAK_FOOTER, PYTHON, ProcessRow, peak_mib, rotated, seconds
 
 _ARRAY = "np.arange({mib} * (1 << 20) // 8, dtype=np.float64)"
 _ASSETS = '''from kazeflow import asset
@@ -116,8 +116,8 @@ def big_rows(mib: int, workdir: Path, repeats: int) -> list[ProcessRow]:
                   "kazeflow": folder / f"store-{i}"}
         figures = {"kazeflow": {new: run("kazeflow", folder / f"new-{i}", "new")}}
         run("kazeflow", places["kazeflow"], "schema")
-        for name, place in places.items():
-            mine = figures.setdefault(name, {})
+        for name in rotated(list(places), i):
+            place, mine = places[name], figures.setdefault(name, {})
             mine[cold] = run(name, place, "cold")
             if name != "joblib":  # joblib cannot tell a value is there without loading it
                 mine[warm] = run(name, place, "start" if name == "plain" else "warm")

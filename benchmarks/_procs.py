@@ -17,6 +17,9 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 PYTHON = sys.executable
 #: Appended to a measured script: print its peak RSS (MiB) as its last line.
@@ -54,6 +57,13 @@ def peak_mib(cmd: list[str], cwd: Path) -> float:
     return float(json.loads(done.stdout.strip().splitlines()[-1])["peak_mib"])
 
 
+def rotated(items: list[T], by: int) -> list[T]:
+    """``items`` rotated by ``by``: over the repeats, each contender runs in each position
+    (on a VM, fresh memory and the file system cost what the process before left behind)."""
+    by %= len(items)
+    return items[by:] + items[:by]
+
+
 def kazeflow_command() -> list[str]:
     """The ``kazeflow`` console script beside this interpreter (else ``-m kazeflow``)."""
     script = Path(PYTHON).with_name("kazeflow")
@@ -76,6 +86,8 @@ class Series:
         low, high = min(self.values), max(self.values)
         if unit == "MiB":
             return f"{self.median:.0f} MiB"
+        if unit == "x":
+            return f"{self.median:.2f}x"
         return f"{self.median:.3f} s ({low:.3f}–{high:.3f})"
 
 

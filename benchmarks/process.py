@@ -33,7 +33,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from _bigproc import big_rows  # noqa: E402
 from _dag import dag_source, deps_of, downstream_of  # noqa: E402
-from _procs import PYTHON, ProcessRow, kazeflow_command, seconds, table  # noqa: E402
+from _procs import (  # noqa: E402
+    PYTHON,
+    ProcessRow,
+    kazeflow_command,
+    rotated,
+    seconds,
+    table,
+)
 
 #: The dag module's ``asset`` and ``Config`` as do-nothing stand-ins (plain and joblib).
 _STAND_INS = '''
@@ -162,7 +169,7 @@ def dag_rows(size: int, workdir: Path, repeats: int) -> list[ProcessRow]:
         seconds(command(name, script, folder / "warm-up", "cold", size), folder)
         shutil.rmtree(folder / "warm-up", ignore_errors=True)
     for run in range(repeats):
-        for i, (name, script) in enumerate(scripts.items()):
+        for i, (name, script) in rotated(list(enumerate(scripts.items())), run):
             store = folder / f"store-{name}-{run}"
             shutil.rmtree(store, ignore_errors=True)
             for row_phase, phases in _PHASES.items():
