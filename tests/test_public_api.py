@@ -14,7 +14,8 @@ PUBLIC = {
     "DefinitionError", "DuplicateAssetError", "Flow", "FlowRunError", "IntegrityError",
     "KazeflowError", "Materialization", "NotFreshError", "ObjectNotFoundError", "Reason",
     "RecursiveRunError",
-    "Run", "RunResult", "SchemaVersionError", "SerializationError", "Store", "StoreError",
+    "Run", "RunResult", "SchemaVersionError", "SerializationError", "Statuses", "Store",
+    "StoreError",
     "UnknownAssetError", "UnpicklableResultError", "WorkerDiedError", "asset",
 }
 
