@@ -30,7 +30,7 @@ from kazeflow.errors import (
     UnpicklableResultError,
     WorkerDiedError,
 )
-from kazeflow.results import AssetStatus, Materialization, Reason, Run, RunResult, Statuses
+from kazeflow.results import AssetStatus, Materialization, Reason, Run, RunResult
 
 if TYPE_CHECKING:
     from kazeflow.flow import Flow
@@ -60,7 +60,6 @@ __all__ = [
     "RunResult",
     "SchemaVersionError",
     "SerializationError",
-    "Statuses",
     "Store",
     "StoreError",
     "UnknownAssetError",

@@ -9,15 +9,7 @@ from typing import Any
 from kazeflow.assets import Asset, collect_universe
 from kazeflow.errors import DefinitionError, KazeflowError, NotFreshError, last_line
 from kazeflow.fingerprint._files import is_file_input, shown
-from kazeflow.results import (
-    FRESH,
-    AssetStatus,
-    Materialization,
-    Reason,
-    Run,
-    RunResult,
-    Statuses,
-)
+from kazeflow.results import FRESH, AssetStatus, Materialization, Reason, Run, RunResult
 from kazeflow.running import _plan
 from kazeflow.running._evaluate import NO_RECORDS, Evaluator
 from kazeflow.running._execute import ScheduledRun
@@ -95,11 +87,6 @@ class Flow:
         config = f", config={self.config!r}" if self.config else ""
         return f"Flow({list(self.asset_names)!r}, store={self.store!r}{config})"
 
-    def _repr_html_(self) -> str:
-        """The flow in a notebook: its graph coloured by state and why each asset is not
-        fresh (:meth:`status`: reads the store, creates none)."""
-        return self.status()._repr_html_()
-
     def run(self, config: Mapping[str, Mapping[str, Any]] | None = None,
             force: bool | Sequence[str] = False, *, executor: Any = "sequential",
             max_workers: int | None = None, pools: Mapping[str, int] | None = None
@@ -151,7 +138,7 @@ class Flow:
                             owns_executor=owned, files=lookups.files).execute()
 
     def status(self, config: Mapping[str, Mapping[str, Any]] | None = None
-               ) -> Statuses:
+               ) -> dict[str, AssetStatus]:
         """Say for each planned asset whether it is fresh, stale or missing, and why
         (``config``: as in :meth:`run`, default the flow's).
 
@@ -162,7 +149,7 @@ class Flow:
             return self._statuses(config)
 
     def _statuses(self, config: Mapping[str, Mapping[str, Any]] | None,
-                  plan: Sequence[Asset] | None = None) -> Statuses:
+                  plan: Sequence[Asset] | None = None) -> dict[str, AssetStatus]:
         """The status of each asset of ``plan`` (default: the flow's)."""
         plan = self._plan if plan is None else plan
         lookups = Lookups.in_folder(self.store.cache_folder)
@@ -177,7 +164,7 @@ class Flow:
                               file_text=lookups.files.text)
         failures = records.latest_failures(prepared)
         versions: dict[str, str] = {}
-        statuses: dict[str, AssetStatus] = {}
+        statuses = {}
         for item in plan:
             decision = evaluator.evaluate(item.name, versions, explain=True)
             reasons = decision.reasons
@@ -193,7 +180,7 @@ class Flow:
                 item.name, decision.state, reasons, decision.cache_key, record,
                 tuple(shown(name) for name in prepared[item.name].external
                       if is_file_input(name)))
-        return Statuses(statuses, {item.name: item.deps for item in plan})
+        return statuses
 
     def history(self, asset_name: str | None = None, limit: int | None = None
                 ) -> list[Materialization]:

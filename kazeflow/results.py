@@ -122,26 +122,6 @@ class AssetStatus:
         return self.state == FRESH
 
 
-class Statuses(dict[str, AssetStatus]):
-    """Asset name → :class:`AssetStatus`, in plan order, as
-    :meth:`~kazeflow.flow.Flow.status` gives it; a notebook shows it as the asset graph
-    coloured by state and a table of the reasons.
-
-    Args:
-        deps: asset name → the names of its upstreams, for the graph.
-    """
-
-    def __init__(self, statuses: Mapping[str, AssetStatus],
-                 deps: Mapping[str, tuple[str, ...]]) -> None:
-        super().__init__(statuses)
-        self.deps = dict(deps)
-
-    def _repr_html_(self) -> str:
-        from kazeflow.display import statuses_html
-
-        return statuses_html(self, self.deps)
-
-
 class RunResult(Mapping[str, Any]):
     """Asset name → value for every planned asset that has one after the run.
 
@@ -212,10 +192,3 @@ class RunResult(Mapping[str, Any]):
 
     def __repr__(self) -> str:
         return repr(dict(self.items()))
-
-    def _repr_html_(self) -> str:
-        """The run's summary and each asset's outcome, as a notebook shows it (no value
-        is loaded)."""
-        from kazeflow.display import run_html
-
-        return run_html(self)

@@ -14,8 +14,7 @@ PUBLIC = {
     "DefinitionError", "DuplicateAssetError", "Flow", "FlowRunError", "IntegrityError",
     "KazeflowError", "Materialization", "NotFreshError", "ObjectNotFoundError", "Reason",
     "RecursiveRunError",
-    "Run", "RunResult", "SchemaVersionError", "SerializationError", "Statuses", "Store",
-    "StoreError",
+    "Run", "RunResult", "SchemaVersionError", "SerializationError", "Store", "StoreError",
     "UnknownAssetError", "UnpicklableResultError", "WorkerDiedError", "asset",
 }
 

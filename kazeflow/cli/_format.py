@@ -18,7 +18,6 @@ from typing import Any
 import click
 
 from kazeflow.assets import Asset
-from kazeflow.display import human_size
 from kazeflow.errors import last_line
 from kazeflow.results import AssetStatus, Materialization, Run
 
@@ -85,6 +84,18 @@ def when(timestamp: float | None) -> str:
     return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def size(n: int | None) -> str:
+    """``1234567`` → ``1.2 MiB``."""
+    if n is None:
+        return "-"
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{n} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
 def short(version: str | None) -> str:
     """A data version or hash shortened for display."""
     return version[:12] if version else "-"
@@ -120,7 +131,7 @@ def _listed(paths: Sequence[str], most: int = 3) -> str:
 def history_table(records: Sequence[Materialization]) -> str:
     """One row per materialization, newest first."""
     rows: list[Sequence[Cell]] = [
-        [str(m.id), m.asset_name, (m.status, m.status), short(m.data_version), human_size(m.size),
+        [str(m.id), m.asset_name, (m.status, m.status), short(m.data_version), size(m.size),
          when(m.started_at), f"{m.duration:.2f}s", m.run_id[:8], error_line(m.error)]
         for m in records]
     return table(["ID", "ASSET", "STATUS", "DATA VERSION", "SIZE", "STARTED", "DURATION",
@@ -157,7 +168,7 @@ def materialization_lines(m: Materialization) -> list[str]:
     """``show``: every field of one materialization as ``key  value`` lines."""
     upstream = ", ".join(f"{k}={short(v)}" for k, v in sorted(m.upstream_versions.items()))
     fields = [("asset_name", m.asset_name), ("status", styled(m.status)),
-              ("data_version", m.data_version or "-"), ("size", human_size(m.size)),
+              ("data_version", m.data_version or "-"), ("size", size(m.size)),
               ("run_id", m.run_id), ("id", str(m.id)),
               ("started", when(m.started_at)), ("duration", f"{m.duration:.3f}s"),
               ("forced", "yes" if m.forced else "no"), ("code_hash", m.code_hash),

@@ -15,7 +15,6 @@ from kazeflow.cli import _format as fmt
 from kazeflow.cli._db import db
 from kazeflow.cli._input import InputError, import_target
 from kazeflow.cli._options import echo_json, json_option, plan_flow, split_target, store_option
-from kazeflow.display import human_size
 from kazeflow.errors import KazeflowError, ObjectNotFoundError
 from kazeflow.results import FRESH, AssetStatus, Materialization
 
@@ -172,8 +171,8 @@ def gc(keep_last: int | None, older_than: float | None, dry_run: bool, store: St
     verb = "would remove" if dry_run else "removed"
     click.echo(f"gc {verb} {report.records_removed} records, {report.objects_removed} "
                f"objects and {report.temp_files_removed} temp files")
-    click.echo(f"objects: {human_size(report.bytes_before)} before, "
-               f"{human_size(report.bytes_after)} after ({human_size(report.bytes_freed)} "
+    click.echo(f"objects: {fmt.size(report.bytes_before)} before, "
+               f"{fmt.size(report.bytes_after)} after ({fmt.size(report.bytes_freed)} "
                f"{'to free' if dry_run else 'freed'})")
 
 
