@@ -40,6 +40,7 @@ def ui(ctx: click.Context, target: str, selection: tuple[str, ...], config_file:
     progress elsewhere shows live. Read-only: it writes nothing and creates no store.
     Edits of TARGET's code show on the next refresh.
     """
+    from kazeflow.store import ENV_HOME
     from kazeflow.ui import FlowSource, UiServer, Views
 
     config = read_config(config_file)
@@ -51,9 +52,10 @@ def ui(ctx: click.Context, target: str, selection: tuple[str, ...], config_file:
     source = FlowSource(plan)
     found = source.flow().store
     if not found.exists():
-        raise StoreError(f"there is no kazeflow store at {found.root}; run the flow first "
-                         f"(kazeflow run {target}) or point at one with --store PATH or "
-                         "$KAZEFLOW_HOME", path=found.root)
+        # the words of Store(create=False), which read-only commands say too
+        raise StoreError(f"there is no kazeflow store at {found.root}; check the path "
+                         f"(--store, ${ENV_HOME}) or run a flow to create one",
+                         path=found.root)
     server = UiServer(Views(source, config, target), host, port)
     click.echo(f"kazeflow ui: serving {target} (store {found.root}) at {server.url}; "
                "Ctrl-C stops it")
