@@ -222,7 +222,8 @@ function gantt(run) {
   const x = (t) => label + ((t - t0) / span) * width;
   const parts = [svg("line", { class: "axis", x1: label, x2: label + width, y1: 14, y2: 14 })];
   for (const f of [0, 0.5, 1]) {
-    parts.push(svg("text", { class: "tick", x: label + f * width, y: 10, "text-anchor": "middle",
+    const anchor = f === 0 ? "start" : f === 1 ? "end" : "middle";
+    parts.push(svg("text", { class: "tick", x: label + f * width, y: 10, "text-anchor": anchor,
       text: duration(f * span) }));
   }
   run.assets.forEach((a, i) => {
