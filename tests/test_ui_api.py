@@ -132,7 +132,8 @@ class Ui:
     def error(self, path: str) -> tuple[int, str]:
         with pytest.raises(urllib.error.HTTPError) as caught:
             urllib.request.urlopen(self.url + path.lstrip("/"), timeout=30)
-        return caught.value.code, json.loads(caught.value.read())["error"]
+        with caught.value as response:
+            return response.code, json.loads(response.read())["error"]
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -257,6 +258,34 @@ def test_unknown_assets_and_runs_are_404_and_the_page_is_served(ui):
         with urllib.request.urlopen(ui.url + path, timeout=30) as response:
             assert response.headers["Content-Type"].startswith(kind)
             assert text in response.read().decode()
+
+
+def test_another_host_name_is_refused(ui):
+    """A page elsewhere cannot read the store by pointing its own name at 127.0.0.1."""
+    request = urllib.request.Request(ui.url + "api/graph", headers={"Host": "evil.example"})
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=30)
+    with caught.value as response:
+        assert response.code == 403
+    localhost = urllib.request.Request(ui.url + "api/runs", headers={
+        "Host": f"localhost:{ui.url.rsplit(':', 1)[1].strip('/')}"})
+    with urllib.request.urlopen(localhost, timeout=30) as response:
+        assert response.status == 200
+
+
+def test_the_page_ships_in_the_package():
+    """pyproject's package-data takes every file of kazeflow/ui/static into the wheel."""
+    import fnmatch
+
+    tomllib = pytest.importorskip("tomllib", reason="reading pyproject needs Python 3.11+")
+    repo = Path(__file__).resolve().parents[1]
+    config = tomllib.loads((repo / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert "kazeflow.ui" in config["packages"]
+    patterns = config["package-data"]["kazeflow.ui"]
+    static = sorted((repo / "kazeflow" / "ui" / "static").iterdir())
+    assert [p.name for p in static] == ["app.css", "app.js", "index.html"]
+    for path in static:
+        assert any(fnmatch.fnmatch(f"static/{path.name}", pattern) for pattern in patterns)
 
 
 def test_the_server_writes_nothing_to_the_store(project):

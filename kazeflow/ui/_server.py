@@ -44,7 +44,9 @@ class UiServer:
     """
 
     def __init__(self, views: Views, host: str = "127.0.0.1", port: int = 0) -> None:
-        handler = type("Handler", (_Handler,), {"views": views})
+        # a page elsewhere must not read the store by rebinding its name to 127.0.0.1
+        hosts = None if host in ("", "0.0.0.0", "::") else {host, "127.0.0.1", "localhost"}
+        handler = type("Handler", (_Handler,), {"views": views, "hosts": hosts})
         try:
             self.httpd = ThreadingHTTPServer((host, port), handler)
         except OSError as exc:
@@ -75,10 +77,16 @@ class UiServer:
 
 class _Handler(BaseHTTPRequestHandler):
     views: Views
+    hosts: set[str] | None  # the names the page may be asked by; None: any
     server_version = "kazeflow-ui"
 
     def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
         path = urlsplit(self.path).path
+        asked = urlsplit(f"//{self.headers.get('Host', '')}").hostname
+        if self.hosts is not None and asked not in self.hosts:
+            self._json(HTTPStatus.FORBIDDEN, {"error": f"kazeflow ui answers only to "
+                                              f"{', '.join(sorted(self.hosts))}"})
+            return
         if path in _STATIC:
             name, kind = _STATIC[path]
             body = (resources.files("kazeflow.ui") / "static" / name).read_bytes()
