@@ -38,6 +38,9 @@ EXCEPTIONS = {
     # the page says why an asset is stale with the very tree and diffs of `kazeflow why`
     ("kazeflow.ui._views", "kazeflow.cli._format"),
     ("kazeflow.ui._server", "kazeflow.cli._format"),
+    # Jupyter's _repr_html_ hooks, imported only when a notebook shows the object
+    ("kazeflow.results", "kazeflow.ui._html"),
+    ("kazeflow.flow", "kazeflow.ui._html"),
 }
 
 
