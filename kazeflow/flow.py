@@ -9,7 +9,15 @@ from typing import Any
 from kazeflow.assets import Asset, collect_universe
 from kazeflow.errors import DefinitionError, KazeflowError, NotFreshError, last_line
 from kazeflow.fingerprint._files import is_file_input, shown
-from kazeflow.results import FRESH, AssetStatus, Materialization, Reason, Run, RunResult
+from kazeflow.results import (
+    FRESH,
+    AssetStatus,
+    Materialization,
+    Reason,
+    Run,
+    RunResult,
+    Statuses,
+)
 from kazeflow.running import _plan
 from kazeflow.running._evaluate import NO_RECORDS, Evaluator
 from kazeflow.running._execute import ScheduledRun
@@ -87,6 +95,11 @@ class Flow:
         config = f", config={self.config!r}" if self.config else ""
         return f"Flow({list(self.asset_names)!r}, store={self.store!r}{config})"
 
+    def _repr_html_(self) -> str:
+        from kazeflow.ui._html import flow_html  # only in a notebook
+
+        return flow_html(self)
+
     def run(self, config: Mapping[str, Mapping[str, Any]] | None = None,
             force: bool | Sequence[str] = False, *, executor: Any = "sequential",
             max_workers: int | None = None, pools: Mapping[str, int] | None = None
@@ -138,7 +151,7 @@ class Flow:
                             owns_executor=owned, files=lookups.files).execute()
 
     def status(self, config: Mapping[str, Mapping[str, Any]] | None = None
-               ) -> dict[str, AssetStatus]:
+               ) -> Statuses:
         """Say for each planned asset whether it is fresh, stale or missing, and why
         (``config``: as in :meth:`run`, default the flow's).
 
@@ -146,7 +159,7 @@ class Flow:
         the old and new config, the upstream that changed.
         """
         with bookkeeping():  # a helper's locals are freed before collections resume
-            return self._statuses(config)
+            return Statuses(self._statuses(config))
 
     def _statuses(self, config: Mapping[str, Mapping[str, Any]] | None,
                   plan: Sequence[Asset] | None = None) -> dict[str, AssetStatus]:

@@ -122,6 +122,16 @@ class AssetStatus:
         return self.state == FRESH
 
 
+class Statuses(dict[str, AssetStatus]):
+    """What ``Flow.status()`` returns: asset name → :class:`AssetStatus`, a table in
+    Jupyter."""
+
+    def _repr_html_(self) -> str:
+        from kazeflow.ui._html import status_html  # only in a notebook
+
+        return status_html(self)
+
+
 class RunResult(Mapping[str, Any]):
     """Asset name → value for every planned asset that has one after the run.
 
@@ -192,3 +202,8 @@ class RunResult(Mapping[str, Any]):
 
     def __repr__(self) -> str:
         return repr(dict(self.items()))
+
+    def _repr_html_(self) -> str:
+        from kazeflow.ui._html import run_result_html  # only in a notebook
+
+        return run_result_html(self)

@@ -38,6 +38,7 @@ from kazeflow.cli._options import (
     target_argument,
 )
 from kazeflow.cli._store import COMMANDS
+from kazeflow.cli._ui import ui
 from kazeflow.errors import FlowRunError, KazeflowError
 from kazeflow.results import RunResult
 
@@ -224,7 +225,7 @@ def graph(target: str, selection: tuple[str, ...], config_file: str | None, form
                else fmt.dot(planned, statuses))
 
 
-for _command in COMMANDS:
+for _command in (*COMMANDS, ui):
     cli.add_command(_command)
 
 
