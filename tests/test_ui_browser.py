@@ -2,7 +2,7 @@
 ``chromium-driver``, through selenium): the graph's states, an asset's panel with its
 code diff, a run's progress changing while it runs in another process. Screenshots go
 to ``$KAZEFLOW_TEST_ARTEFACTS`` (default: the test's tmp_path);
-``KAZEFLOW_UPDATE_DOCS=1`` also writes README's ``docs/ui.png``."""
+``KAZEFLOW_UPDATE_DOCS=1`` also writes README's ``examples/ui.png``."""
 
 from __future__ import annotations
 
@@ -121,7 +121,7 @@ def test_the_graph_shows_states_and_a_panel_shows_the_code_diff(browser, page, a
     assert len(rows) == 1 and "materialized" in rows[0].text
     browser.save_screenshot(str(artefacts / "ui-asset.png"))
     if os.environ.get("KAZEFLOW_UPDATE_DOCS") == "1":
-        browser.save_screenshot(str(REPO / "docs" / "ui.png"))
+        browser.save_screenshot(str(REPO / "examples" / "ui.png"))
 
 
 def test_a_runs_progress_changes_while_it_runs_in_another_process(browser, page, artefacts):
