@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -102,8 +103,8 @@ class Flow:
 
     def run(self, config: Mapping[str, Mapping[str, Any]] | None = None,
             force: bool | Sequence[str] = False, *, executor: Any = "sequential",
-            max_workers: int | None = None, pools: Mapping[str, int] | None = None
-            ) -> RunResult:
+            max_workers: int | None = None, pools: Mapping[str, int] | None = None,
+            progress: bool | None = None) -> RunResult:
         """Materialize every planned asset that is not fresh; reuse the rest.
 
         Args:
@@ -119,6 +120,9 @@ class Flow:
             max_workers: how many assets may run at once (default: the number of CPUs).
             pools: pool name → size: at most that many assets of the pool
                 (``@asset(pool=...)``) run at once (default 1 for each pool).
+            progress: show the run's progress in a Jupyter notebook, refreshed as it
+                goes (default: when running in a notebook's kernel; ``True`` needs
+                IPython).
 
         Returns:
             A :class:`RunResult` mapping asset names to values (reused ones load lazily).
@@ -135,11 +139,11 @@ class Flow:
         """
         check_not_inside_asset()
         with bookkeeping():  # a helper's locals are freed before collections resume
-            return self._run(config, force, executor, max_workers, pools)
+            return self._run(config, force, executor, max_workers, pools, progress)
 
     def _run(self, config: Mapping[str, Mapping[str, Any]] | None,
              force: bool | Sequence[str], executor: Any, max_workers: int | None,
-             pools: Mapping[str, int] | None) -> RunResult:
+             pools: Mapping[str, int] | None, progress: bool | None) -> RunResult:
         from kazeflow import executors
 
         forced = self._forced(force)
@@ -147,8 +151,16 @@ class Flow:
         lookups = Lookups.in_folder(self.store.cache_folder)
         prepared = self._prepare(config, lookups)
         runner, owned = executors.resolve(executor, max_workers)
-        return ScheduledRun(self.store, self._plan, prepared, forced, runner, pools,
-                            owns_executor=owned, files=lookups.files).execute()
+        run = ScheduledRun(self.store, self._plan, prepared, forced, runner, pools,
+                           owns_executor=owned, files=lookups.files)
+        if progress is False or (progress is None and "ipykernel" not in sys.modules):
+            return run.execute()  # not in a notebook: its display is not even loaded
+        from kazeflow.ui._notebook import NotebookProgress, in_notebook
+
+        if progress is None and not in_notebook():
+            return run.execute()
+        with NotebookProgress(self._plan, run.state):
+            return run.execute()
 
     def status(self, config: Mapping[str, Mapping[str, Any]] | None = None
                ) -> Statuses:

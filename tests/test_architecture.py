@@ -38,9 +38,10 @@ EXCEPTIONS = {
     # the page says why an asset is stale with the very tree and diffs of `kazeflow why`
     ("kazeflow.ui._views", "kazeflow.cli._format"),
     ("kazeflow.ui._server", "kazeflow.cli._format"),
-    # Jupyter's _repr_html_ hooks, imported only when a notebook shows the object
+    # Jupyter: the _repr_html_ hooks and the run progress, imported only in a notebook
     ("kazeflow.results", "kazeflow.ui._html"),
     ("kazeflow.flow", "kazeflow.ui._html"),
+    ("kazeflow.flow", "kazeflow.ui._notebook"),
 }
 
 
