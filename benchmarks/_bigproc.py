@@ -15,6 +15,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from _common import write_aged
 from _procs import PEAK_FOOTER, PYTHON, ProcessRow, peak_mib, rotated, seconds
 
 _ARRAY = "np.arange({mib} * (1 << 20) // 8, dtype=np.float64)"
@@ -84,7 +85,7 @@ def write_scripts(mib: int, folder: Path) -> dict[str, Path]:
     """The assets module and the three scripts, each printing its peak RSS last."""
     folder.mkdir(parents=True, exist_ok=True)
     array = _ARRAY.format(mib=mib)
-    (folder / "bigassets.py").write_text(_ASSETS.format(array=array), encoding="utf-8")
+    write_aged(folder / "bigassets.py", _ASSETS.format(array=array))
     paths = {}
     for name, text in (("plain", _PLAIN), ("joblib", _JOBLIB), ("kazeflow", _KAZEFLOW)):
         paths[name] = folder / f"big_{name}.py"

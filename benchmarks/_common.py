@@ -98,15 +98,20 @@ def best_of(repeats: int, measure: Callable[[], float]) -> float:
     return min(measure() for _ in range(max(1, repeats)))
 
 
-def write_module(folder: Path, name: str, source: str) -> ModuleType:
-    """Write ``source`` as ``folder/name.py`` and import it (so inspect finds its source).
-    Its mtime is set a minute back, as for a pipeline edited before it runs (kazeflow does
-    not cache what it learns from a file modified in the last seconds)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.py"
+def write_aged(path: Path, source: str) -> None:
+    """Write ``source`` to ``path`` with its mtime a minute back, as for a pipeline
+    edited before it runs (kazeflow does not cache what it learns from a file modified
+    in the last seconds)."""
     path.write_text(source, encoding="utf-8")
     stamp = time.time() - 60
     os.utime(path, (stamp, stamp))
+
+
+def write_module(folder: Path, name: str, source: str) -> ModuleType:
+    """Write ``source`` as ``folder/name.py`` (:func:`write_aged`) and import it (so
+    inspect finds its source)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_aged(folder / f"{name}.py", source)
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
     importlib.invalidate_caches()

@@ -26,12 +26,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _bigproc import big_rows  # noqa: E402
+from _common import write_aged  # noqa: E402
 from _dag import dag_source, deps_of, downstream_of  # noqa: E402
 from _procs import (  # noqa: E402
     PYTHON,
@@ -101,20 +101,12 @@ COLD_LIMIT = CHANGE_LIMIT = 0.8  # x joblib.Memory's process
 HELP_LIMIT, IMPORT_LIMIT = 0.150, 0.060  # seconds; import: added to `python -c pass`
 
 
-def write_module(path: Path, source: str) -> None:
-    """Write a module a minute old, as a pipeline edited before it runs (kazeflow does
-    not cache what it learns from a file modified in the last seconds)."""
-    path.write_text(source, encoding="utf-8")
-    stamp = time.time() - 60
-    os.utime(path, (stamp, stamp))
-
-
 def write_scripts(size: int, folder: Path) -> dict[str, Path]:
     """dag-``size``'s modules (decorated, undecorated) and the three runner scripts."""
     folder.mkdir(parents=True, exist_ok=True)
     source = dag_source(size)
-    write_module(folder / f"dag{size}.py", source)
-    write_module(folder / f"dag{size}_plain.py",
+    write_aged(folder / f"dag{size}.py", source)
+    write_aged(folder / f"dag{size}_plain.py",
                  source.replace("from kazeflow import Config, asset\n", _STAND_INS))
     fields = {"size": size, "mid": size // 2, "last": size - 1, "plain": f"dag{size}_plain",
               "deps": {i: deps_of(i) for i in range(size)}}

@@ -12,6 +12,7 @@ from kazeflow.errors import DefinitionError, KazeflowError, NotFreshError, last_
 from kazeflow.fingerprint._files import is_file_input, shown
 from kazeflow.results import (
     FRESH,
+    LAST_FAILED,
     AssetStatus,
     Materialization,
     Reason,
@@ -153,12 +154,14 @@ class Flow:
         runner, owned = executors.resolve(executor, max_workers)
         run = ScheduledRun(self.store, self._plan, prepared, forced, runner, pools,
                            owns_executor=owned, files=lookups.files)
-        if progress is False or (progress is None and "ipykernel" not in sys.modules):
-            return run.execute()  # not in a notebook: its display is not even loaded
-        from kazeflow.ui._notebook import NotebookProgress, in_notebook
+        if progress is None and "ipykernel" in sys.modules:  # else its module never loads
+            from kazeflow.ui._notebook import in_notebook
 
-        if progress is None and not in_notebook():
+            progress = in_notebook()
+        if not progress:
             return run.execute()
+        from kazeflow.ui._notebook import NotebookProgress
+
         with NotebookProgress(self._plan, run.state):
             return run.execute()
 
@@ -296,7 +299,7 @@ class Flow:
 def _failed_reason(failure: Materialization) -> Reason:
     """The reason that says an asset's last attempt failed, and with what."""
     error = last_line(failure.error) or "unknown error"
-    return Reason("last_failed", f"its last attempt failed: {error}",
+    return Reason(LAST_FAILED, f"its last attempt failed: {error}",
                   {"error": error, "run_id": failure.run_id, "id": failure.id})
 
 

@@ -104,6 +104,8 @@ class Reason:
 
 #: The states of an :class:`AssetStatus`.
 FRESH, STALE, MISSING = "fresh", "stale", "missing"
+#: The kind of the reason that says an asset's last attempt failed.
+LAST_FAILED = "last_failed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +122,11 @@ class AssetStatus:
     @property
     def fresh(self) -> bool:
         return self.state == FRESH
+
+    @property
+    def last_attempt_failed(self) -> bool:
+        """Whether the asset's newest attempt failed (a ``last_failed`` reason)."""
+        return any(r.kind == LAST_FAILED for r in self.reasons)
 
 
 class Statuses(dict[str, AssetStatus]):

@@ -14,7 +14,6 @@ from kazeflow.cli._options import (
     store_option,
     target_argument,
 )
-from kazeflow.errors import StoreError
 
 if TYPE_CHECKING:
     from kazeflow.flow import Flow
@@ -40,7 +39,6 @@ def ui(ctx: click.Context, target: str, selection: tuple[str, ...], config_file:
     progress elsewhere shows live. Read-only: it writes nothing and creates no store.
     Edits of TARGET's code show on the next refresh.
     """
-    from kazeflow.store import ENV_HOME
     from kazeflow.ui import FlowSource, UiServer, Views
 
     config = read_config(config_file)
@@ -51,11 +49,7 @@ def ui(ctx: click.Context, target: str, selection: tuple[str, ...], config_file:
 
     source = FlowSource(plan)
     found = source.flow().store
-    if not found.exists():
-        # the words of Store(create=False), which read-only commands say too
-        raise StoreError(f"there is no kazeflow store at {found.root}; check the path "
-                         f"(--store, ${ENV_HOME}) or run a flow to create one",
-                         path=found.root)
+    found.check_exists()  # read-only: never creates one
     server = UiServer(Views(source, config, target), host, port)
     click.echo(f"kazeflow ui: serving {target} (store {found.root}) at {server.url}; "
                "Ctrl-C stops it")

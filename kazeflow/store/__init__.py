@@ -105,6 +105,14 @@ class Store:
             return os.path.isdir(self.objects_url)
         return self._own_db is None or self._own_db.exists()
 
+    def check_exists(self) -> None:
+        """Raise :class:`StoreError` saying where it looked if no store exists here (what
+        a store opened with ``create=False`` says; read-only tools say it too)."""
+        if not self.exists():
+            raise StoreError(f"there is no kazeflow store at {self.root}; check the path "
+                             f"(--store, ${ENV_HOME}) or run a flow to create one",
+                             path=self.root)
+
     def _open(self) -> None:
         with self._lock:
             if self._metadata is not None:
@@ -112,10 +120,8 @@ class Store:
             if self.root.exists() and not self.root.is_dir():
                 raise StoreError(f"the store path {self.root} is a file, not a folder; "
                                  "choose another store location", path=self.root)
-            if not self.create and not self.exists():
-                raise StoreError(f"there is no kazeflow store at {self.root}; check the "
-                                 f"path (--store, ${ENV_HOME}) or run a flow to create one",
-                                 path=self.root)
+            if not self.create:
+                self.check_exists()
             local = not _locations.is_url(self.objects_url)
             try:
                 self.root.mkdir(mode=self.mode, parents=True, exist_ok=True)

@@ -39,14 +39,14 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
             f"<tbody>{body}</tbody></table>")
 
 
-def _shown(status: AssetStatus) -> str:
+def shown_state(status: AssetStatus) -> str:
     """``failed`` for an asset whose last attempt failed, else its state."""
-    return "failed" if any(r.kind == "last_failed" for r in status.reasons) else status.state
+    return "failed" if status.last_attempt_failed else status.state
 
 
 def status_html(statuses: Mapping[str, AssetStatus]) -> str:
     """One row per asset: its state and the reasons why."""
-    rows = [[f"<code>{escape(name)}</code>", _badge(_shown(st)),
+    rows = [[f"<code>{escape(name)}</code>", _badge(shown_state(st)),
              "<br>".join(escape(r.message) for r in st.reasons)]
             for name, st in statuses.items()]
     return _table(["asset", "state", "reasons"], rows)
@@ -87,7 +87,7 @@ def flow_html(flow: Flow) -> str:
     """The flow's graph coloured by state, and its status table (executes nothing)."""
     statuses = flow.status()
     deps = {a.name: list(a.deps) for a in flow.assets}
-    graph = graph_svg(deps, {name: _shown(st) for name, st in statuses.items()})
+    graph = graph_svg(deps, {name: shown_state(st) for name, st in statuses.items()})
     return (f"<div><p>Flow of {len(deps)} assets, store <code>{escape(str(flow.store.root))}"
             f"</code></p>{graph}{status_html(statuses)}</div>")
 

@@ -19,13 +19,13 @@ from kazeflow.cli import _format as fmt
 from kazeflow.errors import KazeflowError, ObjectNotFoundError
 from kazeflow.results import AssetStatus, Materialization
 from kazeflow.ui import _layout, _progress
+from kazeflow.ui._html import shown_state
 from kazeflow.ui._source import FlowSource
 
 if TYPE_CHECKING:
     from kazeflow.flow import Flow
 
 #: Reason kind of an asset whose last attempt failed (``Flow.status`` adds it).
-_LAST_FAILED = "last_failed"
 HISTORY_LIMIT, RUNS_LIMIT = 50, 100
 
 
@@ -133,11 +133,7 @@ class Views:
 def _shown_state(status: AssetStatus, step: str | None) -> str:
     """The colour of a node: ``running`` while a run executes it, ``failed`` when its
     last attempt failed, else its state."""
-    if step == _progress.RUNNING:
-        return "running"
-    if any(r.kind == _LAST_FAILED for r in status.reasons):
-        return "failed"
-    return status.state
+    return "running" if step == _progress.RUNNING else shown_state(status)
 
 
 def _records_of(flow: Flow, run_id: str) -> list[Materialization]:
