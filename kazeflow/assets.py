@@ -215,7 +215,7 @@ def _build_asset(
                               f"got {pool!r}")
     read_paths = _check_reads(reads, where)
     if description is None and func.__doc__:
-        description = inspect.cleandoc(func.__doc__).splitlines()[0]
+        description = _first_line(func.__doc__)
     return Asset(
         name=asset_name, fn=func, deps=dep_names, inputs=inputs, config_schema=config_schema,
         code_version=code_version, description=description, cache=bool(cache),
@@ -240,6 +240,12 @@ class _Where:
 
 
 _PLAIN_ONLY = inspect.CO_VARARGS | inspect.CO_VARKEYWORDS
+
+
+def _first_line(doc: str) -> str | None:
+    """The first non-blank line of a docstring, stripped (what ``inspect.cleandoc``
+    puts first); None for a blank docstring."""
+    return next((line.strip() for line in doc.splitlines() if line.strip()), None)
 
 
 def _parameters(func: Callable[..., Any], where: _Where) -> tuple[str, ...]:

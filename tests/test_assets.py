@@ -27,6 +27,23 @@ def test_bare_and_configured_decorators():
     assert set(registry.snapshot()) == {"raw_data", "clean"}
 
 
+def test_description_is_the_docstrings_first_non_blank_line():
+    @asset
+    def indented():
+        """
+
+        Starts on the third line.
+            More detail.
+        """
+
+    @asset
+    def blank():
+        """   """
+
+    assert indented.description == "Starts on the third line."
+    assert blank.description is None  # a blank docstring describes nothing
+
+
 def test_parameters_name_the_upstreams_without_deps():
     @asset(config_schema=Config)
     def joined(config, context, left, right):
