@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 
 from _common import write_aged
-from _procs import PEAK_FOOTER, PYTHON, ProcessRow, peak_mib, rotated, seconds
+from _procs import PEAK_FOOTER, PYTHON, Limit, ProcessRow, peak_mib, rotated, seconds
 
 _ARRAY = "np.arange({mib} * (1 << 20) // 8, dtype=np.float64)"
 _ASSETS = '''from kazeflow import asset
@@ -99,12 +99,13 @@ def big_rows(mib: int, workdir: Path, repeats: int) -> list[ProcessRow]:
     folder = workdir / "big"
     scripts = write_scripts(mib, folder)
     label = f"big-array {mib} MiB"
-    cold = ProcessRow(f"{label} cold", target=("≤ 1.3x plain", 1.3, "plain"),
+    cold = ProcessRow(f"{label} cold", target=Limit("≤ 1.3x plain", 1.3, "plain"),
                       note="plain: np.save + fsync of a new file; kazeflow: into a store "
                            "that exists")
     new = ProcessRow(f"{label} cold, new store",
                      note="kazeflow: also creates the store (schema through Alembic)")
-    warm = ProcessRow(f"{label} warm, no read", target=("≤ plain + 60 ms", 0.060, "plain+"),
+    warm = ProcessRow(f"{label} warm, no read",
+                      target=Limit("≤ plain + 60 ms", 0.060, "plain", add=True),
                       note="plain: the interpreter's start")
     read = ProcessRow(f"{label} warm + read",
                       note="plain: np.load + one SHA-256 pass; joblib: its cache hit")
@@ -137,7 +138,7 @@ def peak_rows(mib: int, folder: Path, scripts: dict[str, Path], label: str
     """Peak RSS of the cold run and the warm read, less a process that only imports what
     it uses (kazeflow, the assets; numpy for plain and joblib)."""
     rows = [ProcessRow(f"{label} peak RSS, {what}", unit="MiB",
-                       target=(f"≤ 1.1x the array ({1.1 * mib:.0f} MiB)", 1.1 * mib, ""),
+                       target=Limit(f"≤ 1.1x the array ({1.1 * mib:.0f} MiB)", 1.1 * mib),
                        note="above a process that only imports") for what in ("cold", "read")]
     for name, script in scripts.items():
         place = folder / f"rss-{name}"

@@ -94,6 +94,29 @@ class Series:
 CONTENDERS = ("plain", "joblib", "kazeflow")
 
 
+@dataclass(frozen=True)
+class Limit:
+    """A target for kazeflow's median: at most ``value`` times ``against``'s median
+    (``add``: plus ``value`` instead), or ``value`` itself in the row's unit when there is
+    no ``against``."""
+
+    text: str
+    value: float
+    against: str | None = None
+    add: bool = False
+
+    def met(self, row: ProcessRow) -> bool | None:
+        ours = row.series["kazeflow"].median
+        if ours is None:
+            return None
+        if self.against is None:
+            return ours <= self.value
+        base = row.series[self.against].median
+        if base is None:
+            return None
+        return ours <= (base + self.value if self.add else base * self.value)
+
+
 @dataclass(eq=False)
 class ProcessRow:
     """One workload: each contender's series, and the target kazeflow's median has."""
@@ -102,9 +125,7 @@ class ProcessRow:
     series: dict[str, Series] = field(default_factory=lambda: {c: Series()
                                                                for c in CONTENDERS})
     unit: str = "s"
-    #: (text, limit, against): kazeflow ≤ limit × against's median ("" : an absolute
-    #: limit, in the row's unit; "plain+": plain's median + limit).
-    target: tuple[str, float, str] | None = None
+    target: Limit | None = None
     note: str = ""
 
     def add(self, contender: str, value: float) -> None:
@@ -115,21 +136,12 @@ class ProcessRow:
         return ours / theirs if ours is not None and theirs else None
 
     def met(self) -> bool | None:
-        ours = self.series["kazeflow"].median
-        if self.target is None or ours is None:
-            return None
-        _, limit, against = self.target
-        if against == "":
-            return ours <= limit
-        base = self.series[against.rstrip("+")].median
-        if base is None:
-            return None
-        return ours <= base + limit if against.endswith("+") else ours <= limit * base
+        return None if self.target is None else self.target.met(self)
 
     def to_json(self) -> dict[str, object]:
         return {"workload": self.workload, "unit": self.unit, "note": self.note,
                 **{c: s.values for c, s in self.series.items()},
-                "target": self.target[0] if self.target else None, "met": self.met()}
+                "target": self.target.text if self.target else None, "met": self.met()}
 
 
 def table(rows: list[ProcessRow]) -> str:
@@ -141,7 +153,7 @@ def table(rows: list[ProcessRow]) -> str:
         ratios = [f"{r:.2f}x" if (r := row.ratio(c)) is not None else "—"
                   for c in ("plain", "joblib")]
         met = {None: "—", True: "met", False: "**NOT MET**"}[row.met()]
-        target = row.target[0] if row.target else "—"
+        target = row.target.text if row.target else "—"
         cells = [row.series[c].text(row.unit) for c in CONTENDERS]
         lines.append(f"| {row.workload} | {' | '.join(cells)} | {' | '.join(ratios)} "
                      f"| {target} | {met} |")

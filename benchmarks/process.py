@@ -35,6 +35,7 @@ from _common import write_aged  # noqa: E402
 from _dag import dag_source, deps_of, downstream_of  # noqa: E402
 from _procs import (  # noqa: E402
     PYTHON,
+    Limit,
     ProcessRow,
     kazeflow_command,
     rotated,
@@ -152,10 +153,11 @@ def dag_rows(size: int, workdir: Path, repeats: int) -> list[ProcessRow]:
     for phase in ("warm", "status()", "kazeflow status"):
         rows[phase].note = "plain: a process that only imports the undecorated module"
         if size == 1000:
-            rows[phase].target = (f"≤ {WARM_LIMIT}x plain", WARM_LIMIT, "plain")
+            rows[phase].target = Limit(f"≤ {WARM_LIMIT}x plain", WARM_LIMIT, "plain")
     if size == 1000:
-        rows["cold"].target = (f"≤ {COLD_LIMIT}x joblib", COLD_LIMIT, "joblib")
-        rows["change"].target = (f"≤ {CHANGE_LIMIT}x joblib", CHANGE_LIMIT, "joblib")
+        rows["cold"].target = Limit(f"≤ {COLD_LIMIT}x joblib", COLD_LIMIT, "joblib")
+        rows["change"].target = Limit(f"≤ {CHANGE_LIMIT}x joblib", CHANGE_LIMIT,
+                                     "joblib")
     rows["change"].note = f"{len(downstream_of(size // 2, size))} of {size} re-run"
     for name, script in scripts.items():  # once, untimed: bytecode and disk caches warm
         seconds(command(name, script, folder / "warm-up", "cold", size), folder)
@@ -174,11 +176,11 @@ def dag_rows(size: int, workdir: Path, repeats: int) -> list[ProcessRow]:
 
 def startup_rows(workdir: Path, repeats: int) -> list[ProcessRow]:
     """``import kazeflow`` against ``python -c pass``; ``kazeflow --help``."""
-    imported = ProcessRow("import kazeflow", target=(
-        f"adds ≤ {IMPORT_LIMIT * 1e3:.0f} ms", IMPORT_LIMIT, "plain+"),
+    imported = ProcessRow("import kazeflow", target=Limit(
+        f"adds ≤ {IMPORT_LIMIT * 1e3:.0f} ms", IMPORT_LIMIT, "plain", add=True),
         note="plain: python -c pass")
-    helped = ProcessRow("kazeflow --help", target=(f"≤ {HELP_LIMIT * 1e3:.0f} ms",
-                                                    HELP_LIMIT, ""),
+    helped = ProcessRow("kazeflow --help", target=Limit(f"≤ {HELP_LIMIT * 1e3:.0f} ms",
+                                                         HELP_LIMIT),
                         note="plain: python -c pass")
     for _ in range(repeats):
         bare = seconds([PYTHON, "-c", "pass"], workdir)
@@ -199,7 +201,7 @@ def growth_row(rows: list[ProcessRow], sizes: list[int]) -> ProcessRow | None:
     assert bare is not None
     ratio = ((large.series["kazeflow"].median or 0) - bare) / \
         ((small.series["kazeflow"].median or 0) - bare)
-    row = ProcessRow("dag warm growth 1000→10000", unit="x", target=("≤ 11x", 11.0, ""),
+    row = ProcessRow("dag warm growth 1000→10000", unit="x", target=Limit("≤ 11x", 11.0),
                      note="kazeflow's warm process less python -c pass, 10,000 over 1,000")
     row.add("kazeflow", ratio)
     return row

@@ -64,3 +64,9 @@ def test_the_whole_process_benchmark_prints_every_row(tmp_path):
     figures = json.loads(out.read_text())
     assert [r["workload"] for r in figures["rows"]] == list(rows)[1:]
     assert all(r["kazeflow"] for r in figures["rows"])
+    # Every kind of target is judged (a ratio, a sum, an absolute limit), none left open.
+    judged = {r["workload"]: r["met"] for r in figures["rows"] if r["target"]}
+    assert set(judged) == {"import kazeflow", "kazeflow --help", f"{big} cold",
+                           f"{big} warm, no read", f"{big} peak RSS, cold",
+                           f"{big} peak RSS, read"}
+    assert all(isinstance(met, bool) for met in judged.values()), judged
