@@ -42,6 +42,29 @@ def test_objects_round_trip_and_deduplicate(tmp_path, objects_location):
             sorted(dv for dv, _ in versions)
 
 
+def test_presence_agrees_with_each_object_whether_its_shard_is_listed_or_asked(
+        tmp_path, objects_location):
+    """present() lists a shard folder that holds several of the objects asked about and
+    asks for the others one by one: either way exactly those there with their size."""
+    with _store(tmp_path, objects_location) as store:
+        objects = store.objects
+        (a, a_size), (b, b_size), (c, c_size) = (objects.put([i] * 10) for i in range(3))
+        used = {a[:2], b[:2], c[:2]}
+        empty = next(f"{i:02x}" for i in range(256) if f"{i:02x}" not in used)
+
+        def twin(dv: str, fill: str = "f") -> str:  # same shard, no such object
+            return dv[:2] + (fill if dv[2:] != fill * 62 else "e") * 62
+
+        wanted = [(a, a_size), (twin(a), a_size),  # a's shard: a there, its twin not
+                  (b, b_size + 1), (twin(b), b_size),  # b there with another size
+                  (c, c_size),  # alone in its shard (unless a or b shares it)
+                  (twin(empty + a[2:]), 1), (twin(empty + a[2:], "d"), 1),  # no folder
+                  (twin(empty + a[2:], "c"), 1)]
+        assert objects.present(wanted) == {a, c}
+        assert objects.present(wanted) == {dv for dv, size in wanted if objects.has(dv, size)}
+        assert objects.present([(c, c_size)]) == {c} and objects.present([]) == set()
+
+
 def test_a_flow_runs_and_then_reuses_everything(tmp_path, objects_location):
     @asset
     def numbers():

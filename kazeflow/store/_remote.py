@@ -43,6 +43,8 @@ _PART = 8 << 20  # bytes per uploaded part (S3's least is 5 MiB) and per read bl
 _TEMP_MAX_AGE = 3600.0  # seconds; a temp key older than this is a dead uploader's
 _UPLOADS = 2  # parts in flight at once: memory is _UPLOADS x _PART
 _CONCURRENT_HEADS = 32  # presence checks in flight at once (see present)
+_LIST_AT = 2  # objects asked about in one shard folder from which one listing beats HEADs
+# (a page lists a thousand: while shards hold no more, i.e. up to ~256,000 objects)
 
 
 def _spool_folder() -> Path:
@@ -77,7 +79,7 @@ class RemoteObjects:
 
     def _key(self, data_version: str) -> str:
         check_data_version(data_version)
-        return f"{self._root}/objects/{data_version[:2]}/{data_version[2:]}"
+        return f"{self._shard(data_version[:2])}/{data_version[2:]}"
 
     def _error(self, exc: BaseException, doing: str) -> StoreError:
         return StoreError(f"cannot {doing} the objects at {self.url}: "
@@ -104,14 +106,66 @@ class RemoteObjects:
     batches_presence = True
 
     def present(self, objects: Iterable[tuple[str, int]]) -> set[str]:
-        """The data versions of ``objects`` that exist with their size: concurrent HEADs
-        (``_CONCURRENT_HEADS`` at a time) on an asynchronous filesystem."""
-        wanted = list(objects)
-        if not getattr(self.fs, "async_impl", False):
-            return {dv for dv, size in wanted if self.has(dv, size)}
+        """The data versions of ``objects`` that exist with their size. A shard folder
+        holding at least ``_LIST_AT`` of them is listed (one request a page of a
+        thousand), any other object gets a HEAD; on an asynchronous filesystem
+        ``_CONCURRENT_HEADS`` requests are in flight at once."""
+        by_shard: dict[str, list[tuple[str, int]]] = {}
+        for data_version, size in objects:
+            check_data_version(data_version)
+            by_shard.setdefault(data_version[:2], []).append((data_version, size))
+        listed = [shard for shard, wanted in by_shard.items() if len(wanted) >= _LIST_AT]
+        alone = [item for shard, wanted in by_shard.items() if len(wanted) < _LIST_AT
+                 for item in wanted]
+        try:
+            if getattr(self.fs, "async_impl", False):
+                shard_sizes, sizes = self._ask_concurrently(listed, alone)
+            else:
+                shard_sizes = [self._listing(shard) for shard in listed]
+                sizes = [self._size(dv) for dv, _ in alone]
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise self._error(exc, "read") from exc
+        there = {dv for (dv, size), found in zip(alone, sizes, strict=True) if found == size}
+        for shard, found_sizes in zip(listed, shard_sizes, strict=True):
+            there.update(dv for dv, size in by_shard[shard] if found_sizes.get(dv) == size)
+        return there
+
+    def _shard(self, shard: str) -> str:
+        return f"{self._root}/objects/{shard}"
+
+    def _listing(self, shard: str) -> dict[str, int]:
+        try:
+            return self._listed_sizes(self.fs.ls(self._shard(shard), detail=True))
+        except FileNotFoundError:
+            return {}
+
+    @staticmethod
+    def _listed_sizes(entries: Iterable[dict[str, Any]]) -> dict[str, int]:
+        """Data version → size of the objects in one shard folder's listing."""
+        sizes = {}
+        for entry in entries:
+            folder, _, name = entry["name"].rstrip("/").rpartition("/")
+            data_version = folder[-2:] + name
+            if entry.get("type") == "file" and is_data_version(data_version):
+                sizes[data_version] = int(entry["size"])
+        return sizes
+
+    def _ask_concurrently(self, shards: Sequence[str], alone: Sequence[tuple[str, int]]
+                          ) -> tuple[list[dict[str, int]], list[int | None]]:
+        """The listings of ``shards`` and the sizes of ``alone``, asked at once."""
         from fsspec.asyn import sync
 
         limit = asyncio.Semaphore(_CONCURRENT_HEADS)
+
+        async def listing(shard: str) -> dict[str, int]:
+            async with limit:
+                try:
+                    return self._listed_sizes(await self.fs._ls(self._shard(shard),
+                                                                detail=True))
+                except FileNotFoundError:
+                    return {}
 
         async def size_of(data_version: str) -> int | None:
             async with limit:
@@ -120,14 +174,12 @@ class RemoteObjects:
                 except FileNotFoundError:
                     return None
 
-        async def all_sizes() -> list[int | None]:
-            return await asyncio.gather(*(size_of(dv) for dv, _ in wanted))
+        async def everything() -> tuple[list[dict[str, int]], list[int | None]]:
+            listings = asyncio.gather(*(listing(shard) for shard in shards))
+            sizes = asyncio.gather(*(size_of(dv) for dv, _ in alone))
+            return list(await listings), list(await sizes)
 
-        try:
-            sizes = sync(self.fs.loop, all_sizes)
-        except Exception as exc:
-            raise self._error(exc, "read") from exc
-        return {dv for (dv, size), found in zip(wanted, sizes, strict=True) if found == size}
+        return sync(self.fs.loop, everything)
 
     # ---------------------------------------------------------------- writing
 
