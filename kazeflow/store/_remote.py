@@ -47,6 +47,16 @@ _LIST_AT = 2  # objects asked about in one shard folder from which one listing b
 # (a page lists a thousand: while shards hold no more, i.e. up to ~256,000 objects)
 
 
+def _listed_sizes(shard: str, entries: Iterable[dict[str, Any]]) -> dict[str, int]:
+    """Data version → size of the objects in the listing of shard folder ``shard``."""
+    sizes = {}
+    for entry in entries:
+        data_version = shard + entry["name"].rstrip("/").rpartition("/")[2]
+        if entry.get("type") == "file" and is_data_version(data_version):
+            sizes[data_version] = int(entry["size"])
+    return sizes
+
+
 def _spool_folder() -> Path:
     """The local folder of this user's spool files (made owner-only)."""
     folder = Path(tempfile.gettempdir()) / f"kazeflow-spool-{os.getuid()}"
@@ -79,7 +89,7 @@ class RemoteObjects:
 
     def _key(self, data_version: str) -> str:
         check_data_version(data_version)
-        return f"{self._shard(data_version[:2])}/{data_version[2:]}"
+        return f"{self._shard_folder(data_version[:2])}/{data_version[2:]}"
 
     def _error(self, exc: BaseException, doing: str) -> StoreError:
         return StoreError(f"cannot {doing} the objects at {self.url}: "
@@ -132,25 +142,14 @@ class RemoteObjects:
             there.update(dv for dv, size in by_shard[shard] if found_sizes.get(dv) == size)
         return there
 
-    def _shard(self, shard: str) -> str:
+    def _shard_folder(self, shard: str) -> str:
         return f"{self._root}/objects/{shard}"
 
     def _listing(self, shard: str) -> dict[str, int]:
         try:
-            return self._listed_sizes(self.fs.ls(self._shard(shard), detail=True))
+            return _listed_sizes(shard, self.fs.ls(self._shard_folder(shard), detail=True))
         except FileNotFoundError:
             return {}
-
-    @staticmethod
-    def _listed_sizes(entries: Iterable[dict[str, Any]]) -> dict[str, int]:
-        """Data version → size of the objects in one shard folder's listing."""
-        sizes = {}
-        for entry in entries:
-            folder, _, name = entry["name"].rstrip("/").rpartition("/")
-            data_version = folder[-2:] + name
-            if entry.get("type") == "file" and is_data_version(data_version):
-                sizes[data_version] = int(entry["size"])
-        return sizes
 
     def _ask_concurrently(self, shards: Sequence[str], alone: Sequence[tuple[str, int]]
                           ) -> tuple[list[dict[str, int]], list[int | None]]:
@@ -162,8 +161,8 @@ class RemoteObjects:
         async def listing(shard: str) -> dict[str, int]:
             async with limit:
                 try:
-                    return self._listed_sizes(await self.fs._ls(self._shard(shard),
-                                                                detail=True))
+                    return _listed_sizes(shard, await self.fs._ls(
+                        self._shard_folder(shard), detail=True))
                 except FileNotFoundError:
                     return {}
 
