@@ -66,11 +66,10 @@ print(values[{last}])
 '''
 _PLAIN = '''import sys
 import {plain} as dag
-if sys.argv[2:3] != ["import"]:
-    offset = int(sys.argv[2]) if sys.argv[2:] else 0
-    DEPS = {deps!r}
-    CALL = lambda fn, **kwargs: fn(**kwargs)
-''' + _CALLS.replace("\n", "\n    ")
+offset = int(sys.argv[2]) if sys.argv[2:] else 0
+DEPS = {deps!r}
+CALL = lambda fn, **kwargs: fn(**kwargs)
+''' + _CALLS
 _JOBLIB = '''import sys
 import joblib
 import {plain} as dag
@@ -122,13 +121,16 @@ def write_scripts(size: int, folder: Path) -> dict[str, Path]:
 
 def command(name: str, script: Path, store: Path, phase: str, size: int) -> list[str]:
     """The process of ``phase`` for contender ``name``: plain and joblib scripts take
-    ``STORE OFFSET`` (plain: ``STORE import`` only imports); kazeflow's take ``STORE
-    OFFSET run EXPECTED`` (how many assets must re-run) or ``STORE 0 status``."""
+    ``STORE OFFSET``; kazeflow's take ``STORE OFFSET run EXPECTED`` (how many assets
+    must re-run) or ``STORE 0 status``. Phase ``import`` only imports the undecorated
+    module (from ``python -c``: a runner script would also compile its own code)."""
+    if phase == "import":
+        return [PYTHON, "-c", f"import dag{size}_plain"]
     if phase == "kazeflow status":
         return [*kazeflow_command(), "status", "--store", str(store), f"{script}:flow"]
     argv = [PYTHON, str(script), str(store), "1" if phase == "change" else "0"]
     if name != "kazeflow":
-        return argv[:3] + ["import"] if phase == "import" else argv
+        return argv
     if phase == "status()":
         return [*argv, "status"]
     rerun = {"cold": size, "warm": 0,
