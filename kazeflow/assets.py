@@ -181,8 +181,10 @@ def _build_asset(
     _check_name(asset_name, func)
     where = _Where(asset_name, func)
     params = _parameters(func, where)
-    inputs = tuple(p for p in params if p not in RESERVED_PARAMETERS)
-    dep_assets = tuple(d for d in deps or () if isinstance(d, Asset))
+    takes_config, takes_context = "config" in params, "context" in params
+    inputs = tuple(p for p in params if p not in RESERVED_PARAMETERS) \
+        if takes_config or takes_context else params
+    dep_assets = tuple(d for d in deps if isinstance(d, Asset)) if deps else ()
     if deps is None:
         dep_names = inputs
     else:
@@ -199,7 +201,6 @@ def _build_asset(
         raise DefinitionError(f"{where}: deps lists an upstream twice: {list(dep_names)}")
     if asset_name in dep_names:
         raise DefinitionError(f"{where} depends on itself")
-    takes_config = "config" in params
     if takes_config and config_schema is None:
         raise DefinitionError(
             f"{where} takes a 'config' parameter but declares no config_schema; "
@@ -216,13 +217,17 @@ def _build_asset(
     read_paths = _check_reads(reads, where)
     if description is None and func.__doc__:
         description = _first_line(func.__doc__)
-    return Asset(
-        name=asset_name, fn=func, deps=dep_names, inputs=inputs, config_schema=config_schema,
-        code_version=code_version, description=description, cache=bool(cache),
-        takes_config=takes_config, takes_context="context" in params, pool=pool,
-        dep_assets=dep_assets, reads=read_paths,
-        reads_base=_defining_folder(func) if read_paths else "",
-        track_libraries=bool(track_libraries))
+    # Filled in directly rather than through the frozen dataclass's __init__ (one
+    # object.__setattr__ per field): every process decorates every asset of its flows.
+    new = object.__new__(Asset)
+    object.__setattr__(new, "__dict__", {
+        "name": asset_name, "fn": func, "deps": dep_names, "inputs": inputs,
+        "config_schema": config_schema, "code_version": code_version,
+        "description": description, "cache": bool(cache), "takes_config": takes_config,
+        "takes_context": takes_context, "pool": pool, "dep_assets": dep_assets,
+        "reads": read_paths, "reads_base": _defining_folder(func) if read_paths else "",
+        "track_libraries": bool(track_libraries)})
+    return new
 
 
 class _Where:
@@ -292,25 +297,31 @@ def _defining_folder(func: Callable[..., Any]) -> str:
 
 
 def _check_name(asset_name: object, func: Callable[..., Any]) -> None:
+    if not (isinstance(asset_name, str) and asset_name.isidentifier()
+            and not keyword.iskeyword(asset_name) and asset_name not in RESERVED_PARAMETERS
+            and len(asset_name) <= MAX_NAME_LENGTH):
+        _refuse_name(asset_name, func)
+
+
+def _refuse_name(asset_name: object, func: Callable[..., Any]) -> None:
+    """Raise the error that says why ``asset_name`` cannot name an asset."""
+    where = f"asset name {asset_name!r} (from {func.__module__}.{func.__qualname__})"
     if not isinstance(asset_name, str) or not asset_name.isidentifier() or keyword.iskeyword(
             asset_name):
         hint = ""
         if isinstance(asset_name, str):
             fixed = "".join(c if c.isalnum() else "_" for c in asset_name)
             hint = f"; try {fixed!r}" if fixed.isidentifier() else ""
-        raise DefinitionError(
-            f"asset name {asset_name!r} (from {func.__module__}.{func.__qualname__}) must be "
-            f"a valid Python identifier, so that downstream parameters can name it{hint}")
-    where = f"asset name {asset_name!r} (from {func.__module__}.{func.__qualname__})"
+        raise DefinitionError(f"{where} must be a valid Python identifier, so that "
+                              f"downstream parameters can name it{hint}")
     if asset_name in RESERVED_PARAMETERS:
         raise DefinitionError(
             f"{where} is reserved: a parameter named {asset_name!r} receives kazeflow's "
             f"{asset_name} object, never an upstream value; rename the asset "
             f"(@asset(name='{asset_name}_data') or another name)")
-    if len(asset_name) > MAX_NAME_LENGTH:
-        raise DefinitionError(
-            f"{where[:80]}… is {len(asset_name)} characters long; the store holds names of "
-            f"at most {MAX_NAME_LENGTH}: choose a shorter name (@asset(name=...))")
+    raise DefinitionError(
+        f"{where[:80]}… is {len(asset_name)} characters long; the store holds names of "
+        f"at most {MAX_NAME_LENGTH}: choose a shorter name (@asset(name=...))")
 
 
 def _dep_name(dep: object, where: _Where) -> str:

@@ -1,5 +1,6 @@
 """@asset declarations and the registry."""
 
+import dataclasses
 import functools
 import inspect
 
@@ -25,6 +26,22 @@ def test_bare_and_configured_decorators():
     assert cleaning.cache is False and cleaning.description == "cleaned"
     assert cleaning([3]) == [3]  # an asset still calls like its function
     assert set(registry.snapshot()) == {"raw_data", "clean"}
+
+
+def test_a_decorated_asset_has_every_field_its_constructor_gives():
+    """@asset fills the frozen dataclass directly (no per-field __setattr__): the result
+    must be the asset the constructor builds, field for field, and stay frozen."""
+    @asset(config_schema=Config, code_version="v2", pool="gpu", reads=["params.json"],
+           track_libraries=True, cache=False)
+    def model(config, context, features):
+        """Fits."""
+
+    built = dataclasses.replace(model)  # through __init__
+    assert {f.name for f in dataclasses.fields(model)} == set(vars(model))
+    assert repr(built) == repr(model) and vars(built) == vars(model)
+    assert model.inputs == ("features",) and model.takes_config and model.takes_context
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        model.name = "other"  # type: ignore[misc]
 
 
 def test_description_is_the_docstrings_first_non_blank_line():
