@@ -1,11 +1,14 @@
-"""A CI-sized run of benchmarks/bench.py: the script works end to end (no timings checked)."""
+"""CI-sized runs of the benchmark scripts: each works end to end (no timings checked)."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from _services import unavailable
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench.py"
 
@@ -70,3 +73,19 @@ def test_the_whole_process_benchmark_prints_every_row(tmp_path):
                            f"{big} warm, no read", f"{big} peak RSS, cold",
                            f"{big} peak RSS, read"}
     assert all(isinstance(met, bool) for met in judged.values()), judged
+
+
+def test_the_instruction_count_benchmark_prints_every_process(tmp_path):
+    """benchmarks/instructions.py at dag-10: each process counted, ratios against the
+    import-only one (which is 1.00x)."""
+    if shutil.which("valgrind") is None:
+        unavailable("valgrind is not installed (Debian: apt-get install valgrind)")
+    proc = subprocess.run([sys.executable, str(BENCH.with_name("instructions.py")),
+                           "--size", "10"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    rows = [line.split(" | ") for line in proc.stdout.splitlines()
+            if line.startswith("| ") and not line.startswith("| process")]
+    assert [r[0].strip("| ") for r in rows] == [
+        "import only (baseline)", "warm run", "status()", "kazeflow status"]
+    assert rows[0][2].strip(" |") == "1.00x"
+    assert all(float(r[1].split()[0]) > 1 and float(r[2].strip(" |x")) > 1 for r in rows[1:])
