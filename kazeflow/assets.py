@@ -297,31 +297,30 @@ def _defining_folder(func: Callable[..., Any]) -> str:
 
 
 def _check_name(asset_name: object, func: Callable[..., Any]) -> None:
-    if not (isinstance(asset_name, str) and asset_name.isidentifier()
-            and not keyword.iskeyword(asset_name) and asset_name not in RESERVED_PARAMETERS
-            and len(asset_name) <= MAX_NAME_LENGTH):
-        _refuse_name(asset_name, func)
-
-
-def _refuse_name(asset_name: object, func: Callable[..., Any]) -> None:
-    """Raise the error that says why ``asset_name`` cannot name an asset."""
-    where = f"asset name {asset_name!r} (from {func.__module__}.{func.__qualname__})"
+    """Refuse a name that is no identifier, is reserved or is too long for the store (the
+    message is spelt out only then)."""
     if not isinstance(asset_name, str) or not asset_name.isidentifier() or keyword.iskeyword(
             asset_name):
         hint = ""
         if isinstance(asset_name, str):
             fixed = "".join(c if c.isalnum() else "_" for c in asset_name)
             hint = f"; try {fixed!r}" if fixed.isidentifier() else ""
-        raise DefinitionError(f"{where} must be a valid Python identifier, so that "
-                              f"downstream parameters can name it{hint}")
+        raise DefinitionError(f"{_named(asset_name, func)} must be a valid Python "
+                              f"identifier, so that downstream parameters can name it{hint}")
     if asset_name in RESERVED_PARAMETERS:
         raise DefinitionError(
-            f"{where} is reserved: a parameter named {asset_name!r} receives kazeflow's "
-            f"{asset_name} object, never an upstream value; rename the asset "
-            f"(@asset(name='{asset_name}_data') or another name)")
-    raise DefinitionError(
-        f"{where[:80]}… is {len(asset_name)} characters long; the store holds names of "
-        f"at most {MAX_NAME_LENGTH}: choose a shorter name (@asset(name=...))")
+            f"{_named(asset_name, func)} is reserved: a parameter named {asset_name!r} "
+            f"receives kazeflow's {asset_name} object, never an upstream value; rename the "
+            f"asset (@asset(name='{asset_name}_data') or another name)")
+    if len(asset_name) > MAX_NAME_LENGTH:
+        raise DefinitionError(
+            f"{_named(asset_name, func)[:80]}… is {len(asset_name)} characters long; the "
+            f"store holds names of at most {MAX_NAME_LENGTH}: choose a shorter name "
+            "(@asset(name=...))")
+
+
+def _named(asset_name: object, func: Callable[..., Any]) -> str:
+    return f"asset name {asset_name!r} (from {func.__module__}.{func.__qualname__})"
 
 
 def _dep_name(dep: object, where: _Where) -> str:
