@@ -8,7 +8,6 @@ is not a terminal (or ``NO_COLOR`` is set).
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import reprlib
 from collections.abc import Iterable, Mapping, Sequence
@@ -254,6 +253,8 @@ def _reason_lines(reason: Mapping[str, Any], indent: str) -> list[str]:
 
 def config_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     """A coloured unified diff of two configs rendered as sorted, indented JSON."""
+    import difflib  # only for a diff (1 ms to import)
+
     def dump(config: Mapping[str, Any]) -> list[str]:
         return json.dumps(config, indent=2, sort_keys=True, default=repr).splitlines()
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextvars
 import time
 import traceback
-from dataclasses import dataclass, field
 from typing import Any
 
 from kazeflow.assets import Asset
@@ -27,25 +26,36 @@ current_asset: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "kazeflow_current_asset", default=None)
 
 
-@dataclass
 class Outcome:
-    """What calling an asset gave: a stored result or an error (picklable when remote)."""
+    """What calling an asset gave: a stored result or an error (picklable when remote).
 
-    started: float
-    ended: float = 0.0
-    data_version: str | None = None
-    size: int | None = None
-    is_new: bool = False
-    metadata: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None  # a traceback or message when the asset failed
-    exc: BaseException | None = None
-    #: In-process only: the value and its object, being written (hash and fsync may
-    #: still run) until :meth:`finish_write`, then written but not committed.
-    value: Any = None
-    writing: ObjectWriting | None = None
-    pending: StoredObject | None = None
-    #: Remote only: an upstream whose object could not be loaded (missing or corrupt).
-    missing_upstream: str | None = None
+    A plain slotted class (as ``running._runstate``'s records, for the same reason).
+    """
+
+    __slots__ = ("started", "ended", "data_version", "size", "is_new", "metadata", "error",
+                 "exc", "value", "writing", "pending", "missing_upstream")
+
+    def __init__(self, started: float, ended: float = 0.0, data_version: str | None = None,
+                 size: int | None = None, is_new: bool = False,
+                 metadata: dict[str, Any] | None = None, error: str | None = None,
+                 exc: BaseException | None = None, value: Any = None,
+                 writing: ObjectWriting | None = None,
+                 missing_upstream: str | None = None) -> None:
+        self.started = started
+        self.ended = ended
+        self.data_version = data_version
+        self.size = size
+        self.is_new = is_new
+        self.metadata: dict[str, Any] = {} if metadata is None else metadata
+        self.error = error  # a traceback or message when the asset failed
+        self.exc = exc
+        #: In-process only: the value and its object, being written (hash and fsync may
+        #: still run) until :meth:`finish_write`, then written but not committed.
+        self.value = value
+        self.writing = writing
+        self.pending: StoredObject | None = None
+        #: Remote only: an upstream whose object could not be loaded (missing or corrupt).
+        self.missing_upstream = missing_upstream
 
     def finish_write(self) -> None:
         """Wait for the object being written; fill in its data version and size. Safe to
