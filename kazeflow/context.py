@@ -1,12 +1,48 @@
-"""The execution context an asset receives through a ``context`` parameter."""
+"""The execution context an asset receives through a ``context`` parameter, and
+kazeflow's own logger (``kazeflow``).
+
+:mod:`logging` is imported on first use: a process that logs nothing, such as a run
+with nothing to do, spares its import (≈ 20 M instructions, ≈ 5 ms with the modules it
+pulls in). Until it is imported nobody can have asked for debug or info messages, so
+:func:`logs` answers without importing it.
+"""
 
 from __future__ import annotations
 
-import logging
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any, cast
 
 from kazeflow.config import canonical_json
 from kazeflow.errors import KazeflowError
+
+if TYPE_CHECKING:
+    import logging
+
+#: The name of kazeflow's logger; assets log under ``kazeflow.asset.<name>``.
+LOGGER = "kazeflow"
+DEBUG, INFO = 10, 20  # logging's levels, without importing it
+
+
+def logs(level: int) -> bool:
+    """Whether kazeflow's logger passes messages of ``level`` (False while nothing has
+    imported :mod:`logging`: nothing can have configured it)."""
+    logging = sys.modules.get("logging")
+    return logging is not None and logging.getLogger(LOGGER).isEnabledFor(level)
+
+
+class _Logger:
+    """``logging.getLogger("kazeflow")``, looked up (and logging imported) per use."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        import logging
+
+        return getattr(logging.getLogger(LOGGER), name)
+
+
+#: kazeflow's logger. Guard a debug or info message on a hot path with :func:`logs`.
+log = cast("logging.Logger", _Logger())
 
 
 class AssetContext:
@@ -21,7 +57,9 @@ class AssetContext:
     def __init__(self, asset_name: str, run_id: str) -> None:
         self.asset_name = asset_name
         self.run_id = run_id
-        self.log = logging.getLogger(f"kazeflow.asset.{asset_name}")
+        import logging  # the asset runs: its cost is small beside the call
+
+        self.log = logging.getLogger(f"{LOGGER}.asset.{asset_name}")
         self._metadata: dict[str, Any] = {}
 
     def add_metadata(self, **values: Any) -> None:

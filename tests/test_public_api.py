@@ -71,3 +71,50 @@ def test_import_kazeflow_loads_the_engine_and_the_store_on_first_use():
     assert set(kazeflow.__all__) <= set(dir(kazeflow))
     with pytest.raises(AttributeError, match="no attribute 'Flw'"):
         kazeflow.Flw  # noqa: B018
+
+
+def test_a_run_with_nothing_to_do_imports_no_logging_yet_warnings_still_show(tmp_path):
+    """In a new process, a warm run loads neither :mod:`logging` nor
+    ``concurrent.futures`` (kazeflow's logger is looked up on first use), and a warning
+    logged later, with logging never configured, still reaches stderr."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = tmp_path / "pipeline.py"
+    script.write_text(textwrap.dedent("""
+        import sys
+        from kazeflow import Flow, asset
+
+        SETTINGS = dict(rate=2)  # a module-level value a call computes
+
+        @asset
+        def one():
+            return 1
+
+        @asset
+        def two(one):
+            return one + SETTINGS["rate"]
+
+        if __name__ == "__main__":
+            flow = Flow(["one"], store=sys.argv[1])
+            flow.run()
+            lazy = ("logging", "concurrent.futures")
+            print(sorted(m for m in lazy if m in sys.modules))
+            if sys.argv[2] == "warn":
+                Flow(["two"], store=sys.argv[1]).run()
+                print(sorted(m for m in lazy if m in sys.modules))
+    """))
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([sys.executable, str(script), str(tmp_path / "s"), *args],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done
+
+    run("quiet")  # materializes `one`: assets ran, logging may load
+    warm = run("quiet")
+    assert warm.stdout.splitlines() == ["[]"] and warm.stderr == ""
+    warned = run("warn")
+    assert warned.stdout.splitlines() == ["[]", "['concurrent.futures', 'logging']"]
+    assert "asset 'two'" in warned.stderr and "SETTINGS" in warned.stderr, warned.stderr

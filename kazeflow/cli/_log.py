@@ -21,7 +21,8 @@ from typing import TextIO
 
 import click
 
-LOGGER = "kazeflow"
+from kazeflow.context import LOGGER
+
 _LEVEL_STYLES = {logging.WARNING: ("warning", "yellow"), logging.ERROR: ("error", "red"),
                  logging.DEBUG: ("debug", "blue")}
 

@@ -16,12 +16,14 @@ store and write their result there themselves).
 
 from __future__ import annotations
 
-import concurrent.futures
 import os
-from collections.abc import Callable
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from collections.abc import Callable, Collection
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from kazeflow.errors import KazeflowError
+
+if TYPE_CHECKING:  # imported when a call is submitted: a run with nothing to do spares
+    import concurrent.futures  # it, and the logging it imports
 
 T = TypeVar("T")
 
@@ -54,6 +56,8 @@ class SequentialExecutor:
 
     def submit(self, fn: Callable[..., T], /, *args: Any) -> concurrent.futures.Future[T]:
         """Call ``fn(*args)`` now; exceptions land in the future (Ctrl-C propagates)."""
+        import concurrent.futures
+
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
         try:
             future.set_result(fn(*args))
@@ -69,6 +73,8 @@ class PoolExecutor:
     """A ``concurrent.futures.Executor`` given by the user, used as it is (not shut down)."""
 
     def __init__(self, pool: concurrent.futures.Executor, max_workers: int | None) -> None:
+        import concurrent.futures
+
         self.pool = pool
         self.in_process = not isinstance(pool, concurrent.futures.ProcessPoolExecutor)
         self.max_workers = max_workers or getattr(pool, "_max_workers", None) or \
@@ -106,6 +112,8 @@ def resolve(executor: str | Executor | concurrent.futures.Executor | None,
         from kazeflow.executors._processes import ProcessExecutor
 
         return ProcessExecutor(max_workers), True
+    import concurrent.futures
+
     if isinstance(executor, concurrent.futures.Executor):
         return PoolExecutor(executor, max_workers), False
     if isinstance(executor, str) and executor.startswith(("tcp://", "tls://")):
@@ -124,6 +132,25 @@ def resolve(executor: str | Executor | concurrent.futures.Executor | None,
                         "(kazeflow.executors.ThreadExecutor, ProcessExecutor, "
                         "DaskExecutor, a distributed.Client or a concurrent.futures "
                         "executor)")
+
+
+def finished(futures: Collection[concurrent.futures.Future[T]], *, first: bool = False
+             ) -> set[concurrent.futures.Future[T]]:
+    """Wait for ``futures``: all of them, or with ``first`` until one is done; the done
+    ones. (concurrent.futures is imported only here and where futures are made.)"""
+    import concurrent.futures
+
+    return concurrent.futures.wait(futures, return_when=concurrent.futures.FIRST_COMPLETED
+                                   if first else concurrent.futures.ALL_COMPLETED).done
+
+
+def holding(value: T) -> concurrent.futures.Future[T]:
+    """A future that is done already, with ``value`` as its result."""
+    import concurrent.futures
+
+    future: concurrent.futures.Future[T] = concurrent.futures.Future()
+    future.set_result(value)
+    return future
 
 
 def _is_dask_client(executor: object) -> bool:

@@ -14,15 +14,12 @@ check (files are stat-ed once in it); its file is shared by every run on the sto
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from pathlib import Path
 from typing import Any
 
 from kazeflow.fingerprint import _cachefile
-
-log = logging.getLogger("kazeflow")
 
 RACY_SECONDS = 2.0
 

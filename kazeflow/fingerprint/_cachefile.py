@@ -5,14 +5,13 @@ atomically. Losing one only costs the work it saved."""
 from __future__ import annotations
 
 import contextlib
-import logging
 import marshal
 import os
 import threading
 from pathlib import Path
 from typing import Any
 
-log = logging.getLogger("kazeflow")
+from kazeflow.context import log
 
 
 def read(path: Path | None, tag: tuple[Any, ...]) -> dict[Any, Any]:

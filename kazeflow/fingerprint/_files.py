@@ -11,9 +11,7 @@ hashed is not read again (a persistent cache, saved by runs).
 
 from __future__ import annotations
 
-import glob
 import hashlib
-import logging
 import os
 import threading
 import time
@@ -23,8 +21,6 @@ from pathlib import Path
 from kazeflow.assets import Asset
 from kazeflow.errors import DefinitionError
 from kazeflow.fingerprint import _cachefile
-
-log = logging.getLogger("kazeflow")
 
 #: The prefix of an input file's name among an asset's upstream versions (asset names
 #: are identifiers: no asset can be called that); and of a tracked library's.
@@ -144,6 +140,8 @@ def _expand(base: Path, pattern: str, asset_name: str) -> Iterator[Path]:
     """The files ``pattern`` names: a file, every file under a folder, or glob matches
     (``**`` spans folders); a plain path must exist."""
     path = base / pattern
+    import glob  # only for declared reads
+
     if glob.has_magic(pattern):
         matches = sorted(Path(p) for p in glob.glob(str(path), recursive=True))
         for match in matches:

@@ -12,12 +12,12 @@ from __future__ import annotations
 import ast
 import inspect
 import linecache
-import logging
 import os
 import types
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
+from kazeflow.context import log
 from kazeflow.fingerprint._cache import SourceCache
 from kazeflow.fingerprint._imports import DynamicImport, ModuleImport
 from kazeflow.fingerprint._syntax import (
@@ -34,8 +34,6 @@ from kazeflow.fingerprint._syntax import (
     top_level_definitions,
     walk,
 )
-
-log = logging.getLogger("kazeflow")
 
 
 def is_kazeflow(module_name: object) -> bool:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import ast
 import copy
-import textwrap
 import threading
 import types
 from collections.abc import Callable, Iterable, Iterator
@@ -54,6 +53,8 @@ def normalise(node: ast.AST, *, in_place: bool = False,
 
 def parse_source(source: str) -> ast.Module | None:
     """Parse a definition's source, also one indented in a block or function."""
+    import textwrap  # only to parse: a run whose analyses are cached spares it
+
     try:
         return parse_module(textwrap.dedent(source))
     except SyntaxError:  # e.g. a multi-line string less indented than the def

@@ -5,12 +5,10 @@ computes (which may have read a file)."""
 from __future__ import annotations
 
 import ast
-import logging
 from collections.abc import Sequence
 from typing import Any
 
-log = logging.getLogger("kazeflow")
-
+from kazeflow.context import log
 
 #: What was said in this process (each once is enough).
 _SAID: set[tuple[Any, ...]] = set()

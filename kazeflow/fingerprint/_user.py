@@ -22,15 +22,13 @@ import functools
 import importlib
 import importlib.util
 import json
-import logging
 import os
 import sys
 import sysconfig
 import types
 
+from kazeflow.context import log
 from kazeflow.fingerprint._source import is_kazeflow
-
-log = logging.getLogger("kazeflow")
 
 
 def _roots() -> tuple[set[str], tuple[str, ...]]:

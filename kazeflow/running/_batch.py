@@ -11,15 +11,13 @@ finished work, which the next run redoes.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from kazeflow.context import log
 from kazeflow.store.interface import Lock, RunStore, StoredObject
-
-log = logging.getLogger("kazeflow")
 
 
 class Unfinished(Protocol):

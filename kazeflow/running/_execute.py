@@ -13,22 +13,21 @@ be starts at once (see :mod:`kazeflow.running._early`); any other waits for it. 
 
 from __future__ import annotations
 
-import concurrent.futures
 import functools
-import logging
 import os
 import time
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kazeflow.assets import Asset
+from kazeflow.context import DEBUG, log, logs
 from kazeflow.errors import (
     IntegrityError,
     KazeflowError,
     ObjectNotFoundError,
     WorkerDiedError,
 )
-from kazeflow.executors import Executor, SequentialExecutor
+from kazeflow.executors import Executor, SequentialExecutor, finished, holding
 from kazeflow.fingerprint._files import InputFiles
 from kazeflow.results import FRESH, RunResult
 from kazeflow.running import _plan
@@ -43,7 +42,8 @@ from kazeflow.running._runstate import Job, RunState
 from kazeflow.running._tasks import Outcome, call_local, call_remote, remote_payload
 from kazeflow.store.interface import Lock, RunStore
 
-log = logging.getLogger("kazeflow")
+if TYPE_CHECKING:  # imported once a call is submitted (see kazeflow.executors)
+    import concurrent.futures
 
 
 class _UpstreamFailed(Exception):
@@ -67,7 +67,7 @@ class ScheduledRun:
         self.prepared = prepared
         #: Whether per-asset events are logged (debug level; the CLI's progress uses
         #: them). Why an asset re-runs is told only then: else no full records are read.
-        self.verbose = log.isEnabledFor(logging.DEBUG)
+        self.verbose = logs(DEBUG)
         self.evaluator = Evaluator(store.metadata, store.objects, prepared, forced,
                                    reasons=self.verbose)
         self.executor: Executor = executor or SequentialExecutor()
@@ -122,8 +122,7 @@ class ScheduledRun:
                     break
                 self._step(item)
             if self._running:
-                done, _ = concurrent.futures.wait(
-                    list(self._running), return_when=concurrent.futures.FIRST_COMPLETED)
+                done = finished(list(self._running), first=True)
                 position = self._ready.index
                 for future in sorted(done, key=lambda f: position[self._running[f].item.name]):
                     if future in self._running:  # not completed by a _drain meanwhile
@@ -134,7 +133,7 @@ class ScheduledRun:
     def _drain(self) -> None:
         """Wait for every running asset and record it (before waiting on a lease)."""
         while self._running:
-            for future in list(concurrent.futures.wait(list(self._running)).done):
+            for future in finished(list(self._running)):
                 if future in self._running:
                     self._complete(future)
 
@@ -289,12 +288,10 @@ class ScheduledRun:
             try:
                 payload = self._payloads[item.name] = remote_payload(item, config)
             except Exception as exc:
-                failed: concurrent.futures.Future[Outcome] = concurrent.futures.Future()
-                failed.set_result(Outcome(time.time(), time.time(), exc=exc, error=(
+                return holding(Outcome(time.time(), time.time(), exc=exc, error=(
                     f"asset {item.name!r} cannot be sent to a worker process: "
                     f"{type(exc).__name__}: {exc}; use executor='threads' or make the "
                     "function picklable by cloudpickle")))
-                return failed
         upstream = {name: self.state.versions[name] for name in item.inputs}
         return self.executor.submit(call_remote, payload, item.name, upstream, self.run_id,
                                     self.store.objects.location,

@@ -3,10 +3,10 @@ lease, what the run reads or makes is pinned against gc, and the run's state not
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from kazeflow.context import log
 from kazeflow.errors import last_line
 from kazeflow.fingerprint._files import InputFiles, texts
 from kazeflow.results import FRESH, Materialization, RecordKey
@@ -17,8 +17,6 @@ from kazeflow.running._prepare import PreparedAsset
 from kazeflow.running._runstate import Job, RunState
 from kazeflow.running._tasks import Outcome
 from kazeflow.store.interface import Lock, Pins, RunStore, StoredObject
-
-log = logging.getLogger("kazeflow")
 
 
 class Recorder:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextvars
 import time
-import traceback
 from typing import Any
 
 from kazeflow.assets import Asset
@@ -150,6 +149,8 @@ def _call(item: Asset, kwargs: dict[str, Any], config: Config | None,
         with user_code():
             value = item.fn(**kwargs)
     except Exception as exc:
+        import traceback  # only for a failure
+
         return Outcome(started, time.time(), error=traceback.format_exc(), exc=exc)
     finally:
         current_asset.reset(token)

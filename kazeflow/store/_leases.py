@@ -14,14 +14,12 @@ taker re-checks the database for what that run made. Elsewhere each key has its 
 from __future__ import annotations
 
 import fcntl
-import logging
 import os
 import struct
 from pathlib import Path
 
+from kazeflow.context import log
 from kazeflow.store._locks import FdLock, FileLock
-
-log = logging.getLogger("kazeflow")
 
 _OFD_SETLK = getattr(fcntl, "F_OFD_SETLK", None)
 _OFD_SETLKW = getattr(fcntl, "F_OFD_SETLKW", None)

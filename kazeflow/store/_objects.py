@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
-import logging
 import os
 import stat
 import threading
@@ -14,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
+from kazeflow.context import log
 from kazeflow.errors import (
     IntegrityError,
     ObjectNotFoundError,
@@ -25,7 +25,6 @@ if TYPE_CHECKING:  # writing and reading load pickle and co. only when a run doe
     from kazeflow.store._writes import ObjectWrite, PendingObject
     from kazeflow.store.interface import StoredObject
 
-log = logging.getLogger("kazeflow")
 
 
 
