@@ -88,7 +88,7 @@ def fingerprint(fn: Callable[..., Any], cache: SourceCache | None = None,
     if collector.computed and not reads_declared:
         warn_computed(asset_name or _asset_name(fn), collector.computed)
     items = tuple(sorted(collector.components.items()))
-    return CodeFingerprint(_digest(unwrap(fn), root, items, cache), dict(items),
+    return CodeFingerprint(_digest(inner, root, items, cache), dict(items),
                            tuple(sorted(collector.libraries)))
 
 
