@@ -596,7 +596,8 @@ class Child:
     """
 
     def __init__(self, spec: dict[str, Any], env: dict[str, str] | None = None) -> None:
-        full_env = {**os.environ, **(env or {})}
+        # a child that hangs prints every thread's stack on SIGABRT (see kill)
+        full_env = {**os.environ, "PYTHONFAULTHANDLER": "1", **(env or {})}
         full_env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(TESTS_DIR), os.environ.get("PYTHONPATH")) if p)
         self.stderr = tempfile.TemporaryFile()
@@ -640,9 +641,16 @@ class Child:
         return self.report
 
     def kill(self, sig: int = signal.SIGKILL) -> int:
-        """Send ``sig`` and reap the child; return its exit code."""
+        """Send ``sig`` and reap the child; return its exit code. A child that does not
+        exit within 60 s is aborted, and the error shows where each of its threads was."""
         os.kill(self.pid, sig)
-        return self.proc.wait(60)
+        try:
+            return self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            os.kill(self.pid, signal.SIGABRT)
+            self.proc.wait(10)
+            raise ChildError(f"child {self.pid} did not exit within 60 s of signal {sig}"
+                             f"{self.diagnostics()}") from None
 
     def error_output(self) -> str:
         """Everything the child wrote to stderr so far (also after :meth:`close`)."""

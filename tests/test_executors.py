@@ -333,7 +333,9 @@ def _start_child(tmp_path: Path) -> subprocess.Popen[str]:
     script = tmp_path / "flows.py"
     script.write_text(SIGINT_CHILD)
     return subprocess.Popen([sys.executable, str(script), str(tmp_path / "s")],
-                            stdout=subprocess.PIPE, text=True, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True,
+                            env={**os.environ, "PYTHONFAULTHANDLER": "1"})
 
 
 def test_sigint_to_the_run_kills_its_workers_and_records_it_interrupted(tmp_path):
@@ -342,7 +344,12 @@ def test_sigint_to_the_run_kills_its_workers_and_records_it_interrupted(tmp_path
         parent = int(proc.stdout.readline().split()[1])
         worker = int(proc.stdout.readline().split()[1])
         os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole group
-        out, _ = proc.communicate(timeout=30)
+        try:
+            out, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGABRT)  # PYTHONFAULTHANDLER: its threads' stacks
+            _, err = proc.communicate(timeout=10)
+            pytest.fail(f"the run did not stop within 30 s of SIGINT; its stderr:\n{err}")
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -369,6 +376,7 @@ def test_workers_of_a_killed_run_exit_instead_of_running_on(tmp_path):
         assert not _alive(worker)
     finally:
         proc.stdout.close()
+        proc.stderr.close()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
 
