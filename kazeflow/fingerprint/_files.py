@@ -139,9 +139,9 @@ def _unreadable(path: Path, exc: OSError) -> DefinitionError:
 def _expand(base: Path, pattern: str, asset_name: str) -> Iterator[Path]:
     """The files ``pattern`` names: a file, every file under a folder, or glob matches
     (``**`` spans folders); a plain path must exist."""
-    path = base / pattern
     import glob  # only for declared reads
 
+    path = base / pattern
     if glob.has_magic(pattern):
         matches = sorted(Path(p) for p in glob.glob(str(path), recursive=True))
         for match in matches:

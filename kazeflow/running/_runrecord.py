@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from kazeflow.assets import Asset
-from kazeflow.context import INFO, log, logs
+from kazeflow.context import log
 from kazeflow.errors import FlowRunError, IntegrityError, ObjectNotFoundError, StoreError
 from kazeflow.results import RunResult
 from kazeflow.running._runstate import RunState
@@ -66,9 +66,8 @@ def run_result(run_id: str, state: RunState, plan: Sequence[Asset],
         order=tuple(a.name for a in plan),
         on_release=pins.close)  # gc keeps what the result may still load
     pins.seal()
-    if logs(INFO):
-        log.info("run %s: %s", run_id[:8], result.summary(),
-                 extra={"kazeflow_event": "run_finished", "run_id": run_id})
+    log.info("run %s: %s", run_id[:8], result.summary(),
+             extra={"kazeflow_event": "run_finished", "run_id": run_id})
     if failed or skipped:  # chained to the first asset's own error: its frames show
         first = next((state.errors[n] for n in failed if n in state.errors), None)
         raise FlowRunError(_failure_message(failed, skipped), result=result,
